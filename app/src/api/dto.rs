@@ -1,0 +1,152 @@
+use serde::{Deserialize, Serialize};
+
+/// The logged-in user.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Me {
+    pub id: i64,
+    pub username: String,
+    pub is_admin: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RoleDto {
+    Viewer,
+    Editor,
+    Owner,
+}
+
+impl RoleDto {
+    pub fn label(self) -> &'static str {
+        match self {
+            RoleDto::Viewer => "viewer",
+            RoleDto::Editor => "editor",
+            RoleDto::Owner => "owner",
+        }
+    }
+
+    pub fn can_edit(self) -> bool {
+        self >= RoleDto::Editor
+    }
+
+    pub fn is_owner(self) -> bool {
+        self == RoleDto::Owner
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProjectDto {
+    pub id: i64,
+    pub name: String,
+    pub role: RoleDto,
+    pub created_at: i64,
+    pub trashed_at: Option<i64>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MemberDto {
+    pub username: String,
+    pub role: RoleDto,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UserDto {
+    pub id: i64,
+    pub username: String,
+    pub is_admin: bool,
+}
+
+/// What probing found in an uploaded file (the engine's `MediaFacts`, as JSON).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MediaFactsDto {
+    pub kind: String,
+    pub container: String,
+    #[serde(default)]
+    pub container_long: String,
+    pub video_codec: String,
+    pub audio_codec: Option<String>,
+    pub has_audio: bool,
+    /// As displayed, rotation applied.
+    pub width: u32,
+    pub height: u32,
+    pub rotation: u32,
+    pub fps: f64,
+    pub frame_count: u64,
+    pub duration_secs: f64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum MediaStateDto {
+    Probing,
+    Ready,
+    Rejected,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MediaDto {
+    pub id: i64,
+    pub label: String,
+    pub size_bytes: i64,
+    pub state: MediaStateDto,
+    pub error: Option<String>,
+    pub facts: Option<MediaFactsDto>,
+    pub created_at: i64,
+}
+
+/// Sent on a project's event stream when a media record changes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MediaChanged {
+    pub id: i64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum JobStateDto {
+    Queued,
+    Running,
+    Done,
+    Failed,
+    Cancelled,
+    Interrupted,
+}
+
+impl JobStateDto {
+    pub fn label(self) -> &'static str {
+        match self {
+            JobStateDto::Queued => "queued",
+            JobStateDto::Running => "running",
+            JobStateDto::Done => "done",
+            JobStateDto::Failed => "failed",
+            JobStateDto::Cancelled => "cancelled",
+            JobStateDto::Interrupted => "interrupted",
+        }
+    }
+
+    pub fn can_cancel(self) -> bool {
+        matches!(self, JobStateDto::Queued | JobStateDto::Running | JobStateDto::Interrupted)
+    }
+
+    pub fn can_resume(self) -> bool {
+        matches!(self, JobStateDto::Interrupted | JobStateDto::Failed | JobStateDto::Cancelled)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct JobDto {
+    pub id: i64,
+    pub project_id: i64,
+    pub kind: String,
+    /// A short human description, e.g. "probe clip.mp4".
+    pub title: String,
+    pub state: JobStateDto,
+    pub done: u64,
+    pub total: u64,
+    pub rate: Option<f64>,
+    pub eta_secs: Option<f64>,
+    pub log_tail: String,
+    pub error: Option<String>,
+    pub created_at: i64,
+    pub started_at: Option<i64>,
+    pub finished_at: Option<i64>,
+}

@@ -1,0 +1,65 @@
+//! What the browser and the server exchange: data transfer types, the error type, and the
+//! server functions (thin: check the session and the role, call the store, map the error).
+//!
+//! Files, uploads and live events are plain axum routes in the server crate (they stream);
+//! their URLs are built by the helpers at the bottom so both sides agree.
+
+mod auth;
+mod dto;
+mod error;
+mod jobs;
+mod media;
+mod projects;
+#[cfg(feature = "ssr")]
+pub mod ssr;
+
+pub use auth::*;
+pub use dto::*;
+pub use error::AppError;
+pub use jobs::*;
+pub use media::*;
+pub use projects::*;
+
+/// Shown next to password fields (the store enforces it).
+pub const MIN_PASSWORD_CHARS_HINT: &str = "At least 8 characters.";
+
+/// Upload endpoint: `POST` the raw file bytes, `?name=` carries the file name (a label only).
+pub fn upload_url(project: i64, name: &str) -> String {
+    format!("/api/projects/{project}/media?name={}", js_encode(name))
+}
+
+pub fn media_file_url(project: i64, media: i64) -> String {
+    format!("/api/projects/{project}/media/{media}/file")
+}
+
+pub fn media_thumb_url(project: i64, media: i64) -> String {
+    format!("/api/projects/{project}/media/{media}/thumb")
+}
+
+/// Server-sent events of a project: `job` (a [`JobDto`]) and `media` (a [`MediaChanged`]).
+pub fn project_events_url(project: i64) -> String {
+    format!("/api/projects/{project}/events")
+}
+
+/// Percent-encodes everything but unreserved characters (RFC 3986).
+fn js_encode(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn upload_names_are_percent_encoded() {
+        assert_eq!(upload_url(3, "a b/../é.mp4"), "/api/projects/3/media?name=a%20b%2F..%2F%C3%A9.mp4");
+    }
+}

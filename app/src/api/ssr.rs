@@ -1,0 +1,195 @@
+//! Server-only glue for server functions: the context the server provides, the session, and
+//! the mapping of store errors to what the user may know.
+
+use super::{AppError, JobDto, JobStateDto, MediaDto, MediaFactsDto, MediaStateDto, Me, ProjectDto, RoleDto};
+use doppel_store::{Job, JobState, Media, MediaState, Project, Role, Store, StoreError};
+use leptos::prelude::*;
+use std::sync::Arc;
+use tower_sessions::Session;
+
+/// Session key of the logged-in user's id.
+pub const SESSION_USER: &str = "uid";
+
+/// Control over the job runner that server functions need. Implemented by the server.
+pub trait JobControl: Send + Sync {
+    /// Asks a running job to stop at its next check; the runner then records it as cancelled.
+    fn cancel_running(&self, job_id: i64);
+    /// Announces a job whose state a server function changed (listeners update, a queued job
+    /// wakes the runner).
+    fn changed(&self, job: &Job);
+    /// Describes a job for people ("probe clip.mp4").
+    fn title(&self, job: &Job) -> String;
+}
+
+/// Everything the server hands to server functions, via `provide_context`.
+#[derive(Clone)]
+pub struct ServerContext {
+    pub store: Store,
+    pub jobs: Arc<dyn JobControl>,
+    /// The one-time token of the setup link; valid only while no user exists.
+    pub setup_token: Arc<str>,
+}
+
+pub fn context() -> Result<ServerContext, AppError> {
+    use_context::<ServerContext>().ok_or_else(|| {
+        tracing::error!("ServerContext missing from the Leptos context");
+        AppError::Internal
+    })
+}
+
+pub async fn session() -> Result<Session, AppError> {
+    leptos_axum::extract::<Session>().await.map_err(|e| {
+        tracing::error!("no session layer: {e}");
+        AppError::Internal
+    })
+}
+
+/// The logged-in user, if any.
+pub async fn current_user() -> Result<Option<Me>, AppError> {
+    let ctx = context()?;
+    let session = session().await?;
+    let uid: Option<i64> = session.get(SESSION_USER).await.map_err(internal)?;
+    let Some(uid) = uid else { return Ok(None) };
+    match ctx.store.user(uid).await {
+        Ok(u) => Ok(Some(Me { id: u.id, username: u.username, is_admin: u.is_admin })),
+        Err(StoreError::NotFound) => {
+            session.flush().await.map_err(internal)?;
+            Ok(None)
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// The logged-in user, or a 401 that sends the browser to the login page.
+pub async fn require_user() -> Result<Me, AppError> {
+    match current_user().await? {
+        Some(me) => Ok(me),
+        None => {
+            set_status(http::StatusCode::UNAUTHORIZED);
+            leptos_axum::redirect("/login");
+            Err(AppError::NotLoggedIn)
+        }
+    }
+}
+
+pub async fn require_admin() -> Result<Me, AppError> {
+    let me = require_user().await?;
+    if !me.is_admin {
+        set_status(http::StatusCode::FORBIDDEN);
+        return Err(AppError::Forbidden);
+    }
+    Ok(me)
+}
+
+/// The user's project, checked for at least `min`.
+pub async fn project_access(project: i64, min: Role) -> Result<(Me, Project, ServerContext), AppError> {
+    let me = require_user().await?;
+    let ctx = context()?;
+    let p = ctx.store.live_project_for(me.id, project, min).await?;
+    Ok((me, p, ctx))
+}
+
+fn set_status(code: http::StatusCode) {
+    if let Some(opts) = use_context::<leptos_axum::ResponseOptions>() {
+        opts.set_status(code);
+    }
+}
+
+pub fn internal(e: impl std::fmt::Display) -> AppError {
+    tracing::error!("internal error: {e}");
+    set_status(http::StatusCode::INTERNAL_SERVER_ERROR);
+    AppError::Internal
+}
+
+impl From<StoreError> for AppError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::NotFound => {
+                set_status(http::StatusCode::NOT_FOUND);
+                AppError::NotFound
+            }
+            StoreError::Forbidden => {
+                set_status(http::StatusCode::FORBIDDEN);
+                AppError::Forbidden
+            }
+            StoreError::BadCredentials | StoreError::Invalid(_) | StoreError::Conflict(_) | StoreError::BadTransition { .. } => {
+                set_status(http::StatusCode::BAD_REQUEST);
+                AppError::Invalid(e.to_string())
+            }
+            other => internal(other),
+        }
+    }
+}
+
+pub fn role_dto(r: Role) -> RoleDto {
+    match r {
+        Role::Viewer => RoleDto::Viewer,
+        Role::Editor => RoleDto::Editor,
+        Role::Owner => RoleDto::Owner,
+    }
+}
+
+pub fn role_from_dto(r: RoleDto) -> Role {
+    match r {
+        RoleDto::Viewer => Role::Viewer,
+        RoleDto::Editor => Role::Editor,
+        RoleDto::Owner => Role::Owner,
+    }
+}
+
+pub fn project_dto(p: Project) -> ProjectDto {
+    ProjectDto { id: p.id, name: p.name, role: role_dto(p.role), created_at: p.created_at, trashed_at: p.trashed_at }
+}
+
+pub fn media_dto(m: Media) -> MediaDto {
+    let facts = m.facts.as_deref().and_then(|f| match serde_json::from_str::<MediaFactsDto>(f) {
+        Ok(facts) => Some(facts),
+        Err(e) => {
+            tracing::error!("media {} has unreadable facts: {e}", m.id);
+            None
+        }
+    });
+    MediaDto {
+        id: m.id,
+        label: m.label,
+        size_bytes: m.size_bytes,
+        state: match m.state {
+            MediaState::Probing => MediaStateDto::Probing,
+            MediaState::Ready => MediaStateDto::Ready,
+            MediaState::Rejected => MediaStateDto::Rejected,
+        },
+        error: m.error,
+        facts,
+        created_at: m.created_at,
+    }
+}
+
+pub fn job_state_dto(s: JobState) -> JobStateDto {
+    match s {
+        JobState::Queued => JobStateDto::Queued,
+        JobState::Running => JobStateDto::Running,
+        JobState::Done => JobStateDto::Done,
+        JobState::Failed => JobStateDto::Failed,
+        JobState::Cancelled => JobStateDto::Cancelled,
+        JobState::Interrupted => JobStateDto::Interrupted,
+    }
+}
+
+pub fn job_dto(j: Job, title: String) -> JobDto {
+    JobDto {
+        id: j.id,
+        project_id: j.project_id,
+        kind: j.kind,
+        title,
+        state: job_state_dto(j.state),
+        done: j.progress.done,
+        total: j.progress.total,
+        rate: j.progress.rate,
+        eta_secs: j.progress.eta_secs,
+        log_tail: j.log_tail,
+        error: j.error,
+        created_at: j.created_at,
+        started_at: j.started_at,
+        finished_at: j.finished_at,
+    }
+}

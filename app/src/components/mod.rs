@@ -1,0 +1,25 @@
+//! Widgets shared by pages.
+pub mod events;
+pub mod jobs;
+pub mod media;
+pub mod members;
+pub mod nav;
+pub mod progress;
+pub mod uploader;
+
+use crate::api::AppError;
+use leptos::prelude::*;
+
+/// An error line, or nothing.
+pub fn error_line(err: Option<AppError>) -> impl IntoView {
+    err.map(|e| view! { <p class="error" role="alert">{e.to_string()}</p> })
+}
+
+/// The last result of a server action, as an error line when it failed.
+pub fn action_error<T, S>(value: S) -> impl IntoView
+where
+    T: Clone + Send + Sync + 'static,
+    S: Get<Value = Option<Result<T, AppError>>> + Send + Sync + 'static,
+{
+    move || error_line(value.get().and_then(Result::err))
+}

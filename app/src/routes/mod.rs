@@ -1,0 +1,8 @@
+//! One page per file.
+pub mod account;
+pub mod admin;
+pub mod login;
+pub mod not_found;
+pub mod project;
+pub mod projects;
+pub mod setup;

@@ -1,0 +1,104 @@
+use crate::api::{get_project, list_jobs, list_media, JobDto, ProjectDto, RenameProject, TrashProject};
+use crate::components::action_error;
+use crate::components::events::use_project_events;
+use crate::components::jobs::JobList;
+use crate::components::media::MediaList;
+use crate::components::members::Members;
+use crate::components::uploader::Uploader;
+use leptos::prelude::*;
+use leptos_router::hooks::use_params_map;
+
+/// One project: its media, uploads, jobs and members.
+#[component]
+pub fn ProjectPage() -> impl IntoView {
+    let params = use_params_map();
+    let id = move || params.read().get("id").and_then(|s| s.parse::<i64>().ok()).unwrap_or(0);
+    let project = Resource::new(id, get_project);
+    view! {
+        <Suspense fallback=|| view! { <p>"Loading…"</p> }>
+            {move || Suspend::new(async move {
+                match project.await {
+                    Ok(p) => view! { <ProjectBody project=p/> }.into_any(),
+                    Err(_) => view! { <crate::routes::not_found::NotFound/> }.into_any(),
+                }
+            })}
+        </Suspense>
+    }
+}
+
+#[component]
+fn ProjectBody(project: ProjectDto) -> impl IntoView {
+    let pid = project.id;
+    let role = project.role;
+    let name = RwSignal::new(project.name.clone());
+    let media_version = RwSignal::new(0u32);
+    let live_jobs = RwSignal::new(Vec::<JobDto>::new());
+    use_project_events(
+        pid,
+        move |job| live_jobs.update(|jobs| upsert(jobs, job)),
+        move |_| media_version.update(|v| *v += 1),
+    );
+    let media = Resource::new(move || media_version.get(), move |_| list_media(pid));
+    let jobs = Resource::new(|| (), move |_| list_jobs(pid));
+    let rename = ServerAction::<RenameProject>::new();
+    let trash = ServerAction::<TrashProject>::new();
+    Effect::new(move |_| {
+        if let Some(Ok(p)) = rename.value().get() {
+            name.set(p.name);
+        }
+    });
+    view! {
+        <section class="card">
+            <div class="row spread">
+                <h1 data-testid="project-name">{move || name.get()}</h1>
+                <span class="badge" data-testid="my-role">{role.label()}</span>
+            </div>
+            {role.is_owner().then(|| view! {
+                <details class="owner-tools">
+                    <summary>"Project settings"</summary>
+                    <ActionForm action=rename attr:class="row">
+                        <input type="hidden" name="id" value=pid/>
+                        <input name="name" value=project.name.clone() required maxlength="120"/>
+                        <button type="submit">"Rename"</button>
+                    </ActionForm>
+                    {action_error(rename.value())}
+                    <ActionForm action=trash attr:class="row">
+                        <input type="hidden" name="id" value=pid/>
+                        <button type="submit" class="danger">"Move project to trash"</button>
+                    </ActionForm>
+                    {action_error(trash.value())}
+                    <Members project=pid/>
+                </details>
+            })}
+        </section>
+        {role.can_edit().then(|| view! { <Uploader project=pid on_uploaded=Callback::new(move |_| media_version.update(|v| *v += 1))/> })}
+        <section class="card">
+            <h2>"Media"</h2>
+            <Transition fallback=|| view! { <p>"Loading…"</p> }>
+                {move || Suspend::new(async move {
+                    match media.await {
+                        Ok(list) => view! { <MediaList project=pid media=list role=role on_change=Callback::new(move |_| media_version.update(|v| *v += 1))/> }.into_any(),
+                        Err(e) => view! { <p class="error">{e.to_string()}</p> }.into_any(),
+                    }
+                })}
+            </Transition>
+        </section>
+        <section class="card">
+            <h2>"Jobs"</h2>
+            <Transition fallback=|| view! { <p>"Loading…"</p> }>
+                {move || Suspend::new(async move {
+                    let loaded = jobs.await;
+                    view! { <JobList project=pid role=role loaded=loaded live=live_jobs/> }
+                })}
+            </Transition>
+        </section>
+    }
+}
+
+/// Replaces the job with the same id, or puts a new one first.
+fn upsert(jobs: &mut Vec<JobDto>, job: JobDto) {
+    match jobs.iter_mut().find(|j| j.id == job.id) {
+        Some(j) => *j = job,
+        None => jobs.insert(0, job),
+    }
+}

@@ -1,0 +1,110 @@
+//! Command-line flags, parsed by clap, then checked into a validated configuration.
+
+use clap::{Args, Parser, Subcommand};
+use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
+
+/// Doppel: a face-swap studio in the browser, and its engine on the command line.
+#[derive(Debug, Parser)]
+#[command(name = "doppel", version, about)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Serve the web app (prints a one-time setup link on first start).
+    Serve(ServeArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Port to listen on.
+    #[arg(long, env = "DOPPEL_PORT", default_value_t = 3000)]
+    pub port: u16,
+    /// Address to bind. Keep 127.0.0.1 and reach a remote server through an SSH tunnel.
+    #[arg(long, env = "DOPPEL_HOST", default_value = "127.0.0.1")]
+    pub host: IpAddr,
+    /// Where the database, uploads and results live.
+    #[arg(long, env = "DOPPEL_DATA_DIR", default_value = "data")]
+    pub data_dir: PathBuf,
+    /// The built browser bundle (`scripts/build-site.sh` writes it to `site/`).
+    #[arg(long, env = "DOPPEL_SITE_DIR", default_value = "site")]
+    pub site_dir: PathBuf,
+    /// Largest upload accepted, in bytes (suffixes K, M, G, T: powers of 1024).
+    #[arg(long, env = "DOPPEL_MAX_UPLOAD", default_value = "4G", value_parser = parse_size)]
+    pub max_upload: u64,
+}
+
+/// Everything `serve` needs, validated.
+#[derive(Debug, Clone)]
+pub struct ServeConfig {
+    pub addr: SocketAddr,
+    pub data_dir: PathBuf,
+    pub site_dir: PathBuf,
+    pub max_upload: u64,
+}
+
+impl ServeArgs {
+    pub fn into_config(self) -> anyhow::Result<ServeConfig> {
+        let pkg = self.site_dir.join("pkg");
+        if !pkg.join("doppel.js").is_file() {
+            anyhow::bail!(
+                "the browser bundle is missing: {} has no pkg/doppel.js; build it with scripts/build-site.sh or pass --site-dir",
+                self.site_dir.display()
+            );
+        }
+        Ok(ServeConfig {
+            addr: SocketAddr::new(self.host, self.port),
+            data_dir: self.data_dir,
+            site_dir: self.site_dir,
+            max_upload: self.max_upload,
+        })
+    }
+}
+
+/// `4G` -> 4 GiB; plain numbers are bytes.
+pub fn parse_size(s: &str) -> Result<u64, String> {
+    let s = s.trim();
+    let (num, mult) = match s.char_indices().last() {
+        Some((i, c)) if c.is_ascii_alphabetic() => {
+            let mult = match c.to_ascii_uppercase() {
+                'K' => 1u64 << 10,
+                'M' => 1 << 20,
+                'G' => 1 << 30,
+                'T' => 1 << 40,
+                _ => return Err(format!("unknown size suffix '{c}': use K, M, G or T")),
+            };
+            (&s[..i], mult)
+        }
+        _ => (s, 1),
+    };
+    let n: u64 = num.trim().parse().map_err(|_| format!("'{s}' is not a size like 4G or 500M"))?;
+    n.checked_mul(mult).ok_or_else(|| format!("'{s}' is too large"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes_parse_with_binary_suffixes() {
+        assert_eq!(parse_size("4G"), Ok(4 << 30));
+        assert_eq!(parse_size("500m"), Ok(500 << 20));
+        assert_eq!(parse_size("1234"), Ok(1234));
+        assert!(parse_size("4X").is_err());
+        assert!(parse_size("lots").is_err());
+        assert!(parse_size("99999999999T").is_err());
+    }
+
+    #[test]
+    fn serve_defaults_match_the_readme() {
+        let cli = Cli::try_parse_from(["doppel", "serve"]).unwrap();
+        let Command::Serve(args) = cli.command;
+        assert_eq!(args.port, 3000);
+        assert_eq!(args.host.to_string(), "127.0.0.1");
+        assert_eq!(args.data_dir, PathBuf::from("data"));
+        assert_eq!(args.max_upload, 4 << 30);
+    }
+}

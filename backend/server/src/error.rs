@@ -1,0 +1,69 @@
+//! Errors of the plain HTTP routes: a status and a message for the user as `{"error": ...}`;
+//! internal details go to the log once.
+
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use doppel_store::StoreError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    #[error("please log in")]
+    NotLoggedIn,
+    #[error("not found")]
+    NotFound,
+    #[error("your role does not allow this")]
+    Forbidden,
+    #[error("{0}")]
+    BadRequest(String),
+    #[error("{0}")]
+    TooLarge(String),
+    #[error("cross-site request refused")]
+    CrossSite,
+    #[error("something went wrong on the server (details are in its log)")]
+    Internal(String),
+}
+
+impl ApiError {
+    pub fn internal(e: impl std::fmt::Display) -> Self {
+        ApiError::Internal(e.to_string())
+    }
+
+    fn status(&self) -> StatusCode {
+        match self {
+            ApiError::NotLoggedIn => StatusCode::UNAUTHORIZED,
+            ApiError::NotFound => StatusCode::NOT_FOUND,
+            ApiError::Forbidden | ApiError::CrossSite => StatusCode::FORBIDDEN,
+            ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
+            ApiError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        if let ApiError::Internal(detail) = &self {
+            tracing::error!("internal error: {detail}");
+        }
+        (self.status(), axum::Json(serde_json::json!({ "error": self.to_string() }))).into_response()
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::NotFound => ApiError::NotFound,
+            StoreError::Forbidden => ApiError::Forbidden,
+            StoreError::Invalid(_) | StoreError::Conflict(_) | StoreError::BadCredentials | StoreError::BadTransition { .. } => {
+                ApiError::BadRequest(e.to_string())
+            }
+            other => ApiError::internal(other),
+        }
+    }
+}
+
+impl From<std::io::Error> for ApiError {
+    fn from(e: std::io::Error) -> Self {
+        ApiError::internal(e)
+    }
+}

@@ -1,0 +1,10 @@
+//! The native side of Doppel: the axum server around the Leptos app, the job runner, the
+//! streaming routes, and the command line. The `doppel` binary is a thin `main` over this.
+
+pub mod cli;
+pub mod error;
+pub mod events;
+pub mod jobs;
+pub mod routes;
+pub mod security;
+pub mod server;

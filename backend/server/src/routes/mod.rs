@@ -1,0 +1,31 @@
+//! Plain HTTP routes for what streams: uploads, file downloads and thumbnails, live events.
+//! Pages and server functions are served by Leptos.
+
+pub mod events;
+pub mod files;
+pub mod upload;
+
+use crate::error::ApiError;
+use crate::server::AppState;
+use app::api::ssr::SESSION_USER;
+use doppel_store::{Project, Role, User};
+use tower_sessions::Session;
+
+/// The logged-in user, or 401.
+pub async fn user(state: &AppState, session: &Session) -> Result<User, ApiError> {
+    let uid: Option<i64> = session.get(SESSION_USER).await.map_err(ApiError::internal)?;
+    let uid = uid.ok_or(ApiError::NotLoggedIn)?;
+    state.ctx.store.user(uid).await.map_err(|_| ApiError::NotLoggedIn)
+}
+
+/// The user and the project, which they must hold `min` on (404 when they have no role).
+pub async fn project_access(
+    state: &AppState,
+    session: &Session,
+    project: i64,
+    min: Role,
+) -> Result<(User, Project), ApiError> {
+    let user = user(state, session).await?;
+    let p = state.ctx.store.live_project_for(user.id, project, min).await?;
+    Ok((user, p))
+}

@@ -1,0 +1,116 @@
+//! `doppel serve`: the axum application (Leptos pages and server functions, plus the streaming
+//! routes), sessions, and the job runner.
+
+use crate::cli::ServeConfig;
+use crate::events::EventHub;
+use crate::jobs::JobRunner;
+use crate::{routes, security};
+use app::api::ssr::ServerContext;
+use app::{shell, App};
+use axum::extract::{DefaultBodyLimit, FromRef};
+use axum::routing::{get, post};
+use axum::Router;
+use doppel_store::Store;
+use leptos::prelude::*;
+use leptos_axum::{generate_route_list, LeptosRoutes};
+use std::sync::Arc;
+use tower_sessions::cookie::SameSite;
+use tower_sessions::{Expiry, SessionManagerLayer};
+use tower_sessions_sqlx_store::SqliteStore;
+
+/// State shared by all routes.
+#[derive(Clone)]
+pub struct AppState {
+    pub leptos: LeptosOptions,
+    pub ctx: ServerContext,
+    pub hub: EventHub,
+    pub runner: Arc<JobRunner>,
+    pub config: Arc<ServeConfig>,
+}
+
+impl FromRef<AppState> for LeptosOptions {
+    fn from_ref(s: &AppState) -> Self {
+        s.leptos.clone()
+    }
+}
+
+/// How long a session lives without use.
+const SESSION_IDLE_DAYS: i64 = 14;
+
+/// Opens the store, starts the job runner, and builds the application.
+pub async fn build(config: ServeConfig) -> anyhow::Result<(Router, AppState)> {
+    let store = Store::open(&config.data_dir).await?;
+    let sessions = SqliteStore::new(store.pool().clone());
+    sessions.migrate().await?;
+    let hub = EventHub::new();
+    let runner = JobRunner::new(store.clone(), hub.clone());
+    runner.start(1).await?;
+    let setup_token: Arc<str> = doppel_store::new_server_name().into();
+    let leptos = LeptosOptions::builder()
+        .output_name("doppel")
+        .site_root(config.site_dir.to_string_lossy().to_string())
+        .site_pkg_dir("pkg")
+        .site_addr(config.addr)
+        .build();
+    let ctx = ServerContext { store, jobs: runner.clone(), setup_token };
+    let state = AppState { leptos, ctx, hub, runner, config: Arc::new(config) };
+
+    let session_layer = SessionManagerLayer::new(sessions)
+        .with_name("doppel_session")
+        .with_http_only(true)
+        .with_same_site(SameSite::Strict)
+        .with_secure(false)
+        .with_expiry(Expiry::OnInactivity(time::Duration::days(SESSION_IDLE_DAYS)));
+
+    let routes = generate_route_list(App);
+    let ctx = state.ctx.clone();
+    let leptos = state.leptos.clone();
+    let router = Router::new()
+        .route("/api/projects/{id}/media", post(routes::upload::upload).layer(DefaultBodyLimit::disable()))
+        .route("/api/projects/{id}/media/{media}/file", get(routes::files::original))
+        .route("/api/projects/{id}/media/{media}/thumb", get(routes::files::thumb))
+        .route("/api/projects/{id}/events", get(routes::events::project_events))
+        .leptos_routes_with_context(&state, routes, move || provide_context(ctx.clone()), move || shell(leptos.clone()))
+        .fallback(leptos_axum::file_and_error_handler::<AppState, _>(shell))
+        .layer(axum::middleware::from_fn(security::same_origin))
+        .layer(session_layer)
+        .layer(axum::middleware::from_fn(security::headers))
+        .with_state(state.clone());
+    Ok((router, state))
+}
+
+pub async fn serve(config: ServeConfig) -> anyhow::Result<()> {
+    let addr = config.addr;
+    let (router, state) = build(config).await?;
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .map_err(|e| anyhow::anyhow!("cannot listen on {addr}: {e} (is another doppel running? try --port)"))?;
+    let url = format!("http://{}", listener.local_addr()?);
+    if state.ctx.store.user_count().await? == 0 {
+        println!("\n  Doppel is running. Create the first admin account with this one-time link:\n\n    {url}/setup?token={}\n", state.ctx.setup_token);
+    } else {
+        println!("\n  Doppel is running at {url}\n");
+    }
+    tracing::info!("data directory: {}", state.ctx.store.dirs().root().display());
+    axum::serve(listener, router).with_graceful_shutdown(shutdown_signal()).await?;
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            s.recv().await;
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = term => {},
+    }
+    tracing::info!("shutting down");
+}

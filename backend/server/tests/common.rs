@@ -1,0 +1,155 @@
+//! A Doppel server in a temporary data directory, driven through its router without a socket.
+
+#![allow(dead_code)]
+
+use axum::body::Body;
+use axum::http::{header, Request, Response, StatusCode};
+use axum::Router;
+use doppel::cli::ServeConfig;
+use http_body_util::BodyExt;
+use std::path::PathBuf;
+use tower::ServiceExt;
+
+pub const HOST: &str = "127.0.0.1:3000";
+
+pub fn shared_data(rel: &str) -> PathBuf {
+    PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared/data")).join(rel)
+}
+
+pub struct TestServer {
+    pub router: Router,
+    pub state: doppel::server::AppState,
+    pub dir: tempfile::TempDir,
+}
+
+pub async fn server(max_upload: u64) -> TestServer {
+    let dir = tempfile::tempdir().unwrap();
+    let site = dir.path().join("site");
+    std::fs::create_dir_all(site.join("pkg")).unwrap();
+    let config = ServeConfig {
+        addr: HOST.parse().unwrap(),
+        data_dir: dir.path().join("data"),
+        site_dir: site,
+        max_upload,
+    };
+    let (router, state) = doppel::server::build(config).await.unwrap();
+    TestServer { router, state, dir }
+}
+
+pub struct Reply {
+    pub status: StatusCode,
+    pub headers: axum::http::HeaderMap,
+    pub body: Vec<u8>,
+}
+
+impl Reply {
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+
+    pub fn json<T: serde::de::DeserializeOwned>(&self) -> T {
+        serde_json::from_slice(&self.body).unwrap_or_else(|e| panic!("{e}: {}", self.text()))
+    }
+
+    /// The session cookie the server set, as `name=value`.
+    pub fn cookie(&self) -> Option<String> {
+        self.headers
+            .get_all(header::SET_COOKIE)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .find(|v| v.starts_with("doppel_session="))
+            .map(|v| v.split(';').next().unwrap().to_string())
+    }
+}
+
+async fn reply(res: Response<Body>) -> Reply {
+    let status = res.status();
+    let headers = res.headers().clone();
+    let body = res.into_body().collect().await.unwrap().to_bytes().to_vec();
+    Reply { status, headers, body }
+}
+
+impl TestServer {
+    pub async fn send(&self, req: Request<Body>) -> Reply {
+        reply(self.router.clone().oneshot(req).await.unwrap()).await
+    }
+
+    /// Calls a server function the way the browser does (form-encoded POST, same origin).
+    pub async fn call(&self, cookie: Option<&str>, endpoint: &str, form: &[(&str, &str)]) -> Reply {
+        let body = form
+            .iter()
+            .map(|(k, v)| format!("{}={}", enc(k), enc(v)))
+            .collect::<Vec<_>>()
+            .join("&");
+        let mut req = Request::post(format!("/api/{endpoint}"))
+            .header(header::HOST, HOST)
+            .header(header::ORIGIN, format!("http://{HOST}"))
+            .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+            .header(header::ACCEPT, "application/json");
+        if let Some(c) = cookie {
+            req = req.header(header::COOKIE, c);
+        }
+        self.send(req.body(Body::from(body)).unwrap()).await
+    }
+
+    pub async fn get(&self, cookie: Option<&str>, path: &str) -> Reply {
+        let mut req = Request::get(path).header(header::HOST, HOST).header(header::ACCEPT, "text/html,application/xhtml+xml,*/*");
+        if let Some(c) = cookie {
+            req = req.header(header::COOKIE, c);
+        }
+        self.send(req.body(Body::empty()).unwrap()).await
+    }
+
+    pub async fn upload(&self, cookie: &str, project: i64, name: &str, bytes: Vec<u8>) -> Reply {
+        let req = Request::post(app::api::upload_url(project, name))
+            .header(header::HOST, HOST)
+            .header(header::ORIGIN, format!("http://{HOST}"))
+            .header(header::COOKIE, cookie)
+            .header(header::CONTENT_LENGTH, bytes.len())
+            .body(Body::from(bytes))
+            .unwrap();
+        self.send(req).await
+    }
+
+    /// Creates the admin through the setup link and returns its session cookie.
+    pub async fn admin(&self) -> String {
+        let token = self.state.ctx.setup_token.to_string();
+        let r = self.call(None, "setup_admin", &[("token", &token), ("username", "admin"), ("password", "admin password")]).await;
+        assert!(r.status.is_success() || r.status.is_redirection(), "{} {}", r.status, r.text());
+        r.cookie().expect("setup logs the admin in")
+    }
+
+    pub async fn user(&self, admin: &str, name: &str) -> String {
+        let r = self.call(Some(admin), "create_user", &[("username", name), ("password", "user password")]).await;
+        assert!(r.status.is_success(), "{} {}", r.status, r.text());
+        self.login(name, "user password").await
+    }
+
+    pub async fn login(&self, name: &str, password: &str) -> String {
+        let r = self.call(None, "login", &[("username", name), ("password", password)]).await;
+        assert!(r.status.is_success() || r.status.is_redirection(), "{} {}", r.status, r.text());
+        r.cookie().expect("login sets a session cookie")
+    }
+
+    pub async fn project(&self, cookie: &str, name: &str) -> i64 {
+        let r = self.call(Some(cookie), "create_project", &[("name", name)]).await;
+        assert!(r.status.is_success(), "{} {}", r.status, r.text());
+        r.json::<app::api::ProjectDto>().id
+    }
+
+    /// Waits until the job is finished (bounded).
+    pub async fn wait_job(&self, job: i64) -> doppel_store::Job {
+        for _ in 0..600 {
+            let j = self.state.ctx.store.job(job).await.unwrap();
+            if j.state.is_finished() {
+                return j;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        panic!("job {job} did not finish within 30 s");
+    }
+}
+
+pub fn enc(s: &str) -> String {
+    percent_encoding::utf8_percent_encode(s, percent_encoding::NON_ALPHANUMERIC).to_string()
+}

@@ -1,0 +1,390 @@
+//! The persistent job table and its state machine.
+//!
+//! ```text
+//! queued ──► running ──► done | failed | cancelled
+//!   │           │
+//!   │           └──► interrupted (server stopped while it ran) ──► queued (resume)
+//!   └──► cancelled
+//! failed | cancelled ──► queued (retry)
+//! ```
+//! Every change goes through [`JobState::can_become`], checked inside the UPDATE itself so two
+//! writers cannot both win.
+
+use crate::{now, Store, StoreError};
+use serde::{Deserialize, Serialize};
+
+/// Lines of log kept per job.
+pub const LOG_TAIL_LINES: usize = 40;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum JobState {
+    Queued,
+    Running,
+    Done,
+    Failed,
+    Cancelled,
+    Interrupted,
+}
+
+impl JobState {
+    pub const ALL: [JobState; 6] = [
+        JobState::Queued,
+        JobState::Running,
+        JobState::Done,
+        JobState::Failed,
+        JobState::Cancelled,
+        JobState::Interrupted,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            JobState::Queued => "queued",
+            JobState::Running => "running",
+            JobState::Done => "done",
+            JobState::Failed => "failed",
+            JobState::Cancelled => "cancelled",
+            JobState::Interrupted => "interrupted",
+        }
+    }
+
+    pub fn parse(s: &str) -> Result<JobState, StoreError> {
+        JobState::ALL
+            .into_iter()
+            .find(|st| st.as_str() == s)
+            .ok_or_else(|| StoreError::invalid(format!("unknown job state '{s}'")))
+    }
+
+    /// Whether the state machine allows `self -> next`.
+    pub fn can_become(self, next: JobState) -> bool {
+        use JobState::*;
+        matches!(
+            (self, next),
+            (Queued, Running)
+                | (Queued, Cancelled)
+                | (Running, Done)
+                | (Running, Failed)
+                | (Running, Cancelled)
+                | (Running, Interrupted)
+                | (Interrupted, Queued)
+                | (Interrupted, Cancelled)
+                | (Failed, Queued)
+                | (Cancelled, Queued)
+        )
+    }
+
+    /// States from which `next` can be reached.
+    fn sources_of(next: JobState) -> Vec<&'static str> {
+        JobState::ALL.into_iter().filter(|s| s.can_become(next)).map(JobState::as_str).collect()
+    }
+
+    pub fn is_finished(self) -> bool {
+        matches!(self, JobState::Done | JobState::Failed | JobState::Cancelled)
+    }
+}
+
+/// Progress of a running job.
+#[derive(Debug, Clone, Copy, PartialEq, Default, Serialize, Deserialize)]
+pub struct JobProgress {
+    pub done: u64,
+    pub total: u64,
+    /// Units per second.
+    pub rate: Option<f64>,
+    pub eta_secs: Option<f64>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Job {
+    pub id: i64,
+    pub kind: String,
+    pub project_id: i64,
+    pub params: serde_json::Value,
+    pub state: JobState,
+    pub progress: JobProgress,
+    pub log_tail: String,
+    pub error: Option<String>,
+    pub created_by: Option<i64>,
+    pub created_at: i64,
+    pub started_at: Option<i64>,
+    pub finished_at: Option<i64>,
+    pub updated_at: i64,
+}
+
+#[derive(sqlx::FromRow)]
+struct JobRow {
+    id: i64,
+    kind: String,
+    project_id: i64,
+    params: String,
+    state: String,
+    done: i64,
+    total: i64,
+    rate: Option<f64>,
+    eta_secs: Option<f64>,
+    log_tail: String,
+    error: Option<String>,
+    created_by: Option<i64>,
+    created_at: i64,
+    started_at: Option<i64>,
+    finished_at: Option<i64>,
+    updated_at: i64,
+}
+
+impl TryFrom<JobRow> for Job {
+    type Error = StoreError;
+    fn try_from(r: JobRow) -> Result<Job, StoreError> {
+        Ok(Job {
+            id: r.id,
+            kind: r.kind,
+            project_id: r.project_id,
+            params: serde_json::from_str(&r.params).unwrap_or(serde_json::Value::Null),
+            state: JobState::parse(&r.state)?,
+            progress: JobProgress {
+                done: r.done.max(0) as u64,
+                total: r.total.max(0) as u64,
+                rate: r.rate,
+                eta_secs: r.eta_secs,
+            },
+            log_tail: r.log_tail,
+            error: r.error,
+            created_by: r.created_by,
+            created_at: r.created_at,
+            started_at: r.started_at,
+            finished_at: r.finished_at,
+            updated_at: r.updated_at,
+        })
+    }
+}
+
+const JOB_COLUMNS: &str = "id, kind, project_id, params, state, done, total, rate, eta_secs, log_tail, error, \
+     created_by, created_at, started_at, finished_at, updated_at";
+
+fn in_list(states: &[&str]) -> String {
+    states.iter().map(|s| format!("'{s}'")).collect::<Vec<_>>().join(", ")
+}
+
+impl Store {
+    pub async fn create_job(
+        &self,
+        kind: &str,
+        project: i64,
+        params: &serde_json::Value,
+        created_by: Option<i64>,
+    ) -> Result<Job, StoreError> {
+        let t = now();
+        sqlx::query_as::<_, JobRow>(&format!(
+            "INSERT INTO jobs (kind, project_id, params, state, created_by, created_at, updated_at) \
+             VALUES (?, ?, ?, 'queued', ?, ?, ?) RETURNING {JOB_COLUMNS}"
+        ))
+        .bind(kind)
+        .bind(project)
+        .bind(params.to_string())
+        .bind(created_by)
+        .bind(t)
+        .bind(t)
+        .fetch_one(self.pool())
+        .await?
+        .try_into()
+    }
+
+    pub async fn job(&self, id: i64) -> Result<Job, StoreError> {
+        sqlx::query_as::<_, JobRow>(&format!("SELECT {JOB_COLUMNS} FROM jobs WHERE id = ?"))
+            .bind(id)
+            .fetch_optional(self.pool())
+            .await?
+            .ok_or(StoreError::NotFound)?
+            .try_into()
+    }
+
+    /// Jobs of a project, newest first.
+    pub async fn list_jobs(&self, project: i64, limit: i64) -> Result<Vec<Job>, StoreError> {
+        sqlx::query_as::<_, JobRow>(&format!("SELECT {JOB_COLUMNS} FROM jobs WHERE project_id = ? ORDER BY id DESC LIMIT ?"))
+            .bind(project)
+            .bind(limit)
+            .fetch_all(self.pool())
+            .await?
+            .into_iter()
+            .map(Job::try_from)
+            .collect()
+    }
+
+    /// Moves a job to `next` if the state machine allows it from its current state.
+    pub async fn transition_job(&self, id: i64, next: JobState, error: Option<&str>) -> Result<Job, StoreError> {
+        let sources = JobState::sources_of(next);
+        let t = now();
+        let (started, finished) = match next {
+            JobState::Running => ("?", "NULL"),
+            JobState::Queued => ("NULL", "NULL"),
+            s if s.is_finished() => ("started_at", "?"),
+            _ => ("started_at", "finished_at"),
+        };
+        let sql = format!(
+            "UPDATE jobs SET state = ?, error = ?, updated_at = ?, started_at = {started}, finished_at = {finished} \
+             WHERE id = ? AND state IN ({}) RETURNING {JOB_COLUMNS}",
+            in_list(&sources)
+        );
+        let mut q = sqlx::query_as::<_, JobRow>(&sql).bind(next.as_str()).bind(error).bind(t);
+        if started == "?" {
+            q = q.bind(t);
+        }
+        if finished == "?" {
+            q = q.bind(t);
+        }
+        match q.bind(id).fetch_optional(self.pool()).await? {
+            Some(row) => row.try_into(),
+            None => {
+                let current = self.job(id).await?;
+                Err(StoreError::BadTransition { from: current.state.as_str(), to: next.as_str() })
+            }
+        }
+    }
+
+    /// Takes the oldest queued job of one of `kinds` and marks it running, atomically.
+    pub async fn claim_next_job(&self, kinds: &[&str]) -> Result<Option<Job>, StoreError> {
+        if kinds.is_empty() {
+            return Ok(None);
+        }
+        let placeholders = vec!["?"; kinds.len()].join(", ");
+        let sql = format!(
+            "UPDATE jobs SET state = 'running', started_at = ?1, finished_at = NULL, updated_at = ?1, error = NULL \
+             WHERE id = (SELECT id FROM jobs WHERE state = 'queued' AND kind IN ({placeholders}) ORDER BY id LIMIT 1) \
+             AND state = 'queued' RETURNING {JOB_COLUMNS}"
+        );
+        let mut q = sqlx::query_as::<_, JobRow>(&sql).bind(now());
+        for k in kinds {
+            q = q.bind(*k);
+        }
+        q.fetch_optional(self.pool()).await?.map(Job::try_from).transpose()
+    }
+
+    pub async fn set_job_progress(&self, id: i64, p: &JobProgress) -> Result<(), StoreError> {
+        sqlx::query("UPDATE jobs SET done = ?, total = ?, rate = ?, eta_secs = ?, updated_at = ? WHERE id = ? AND state = 'running'")
+            .bind(p.done as i64)
+            .bind(p.total as i64)
+            .bind(p.rate)
+            .bind(p.eta_secs)
+            .bind(now())
+            .bind(id)
+            .execute(self.pool())
+            .await?;
+        Ok(())
+    }
+
+    /// Appends a line to the job's log, keeping the last [`LOG_TAIL_LINES`].
+    pub async fn append_job_log(&self, id: i64, line: &str) -> Result<(), StoreError> {
+        let mut tx = self.pool().begin().await?;
+        let tail: String = sqlx::query_scalar("SELECT log_tail FROM jobs WHERE id = ?")
+            .bind(id)
+            .fetch_optional(&mut *tx)
+            .await?
+            .ok_or(StoreError::NotFound)?;
+        let mut lines: Vec<&str> = tail.lines().collect();
+        lines.push(line);
+        let start = lines.len().saturating_sub(LOG_TAIL_LINES);
+        let new_tail = lines[start..].join("\n");
+        sqlx::query("UPDATE jobs SET log_tail = ?, updated_at = ? WHERE id = ?")
+            .bind(new_tail)
+            .bind(now())
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// At start-up: every job left `running` by a previous process becomes `interrupted`.
+    /// Returns the jobs changed.
+    pub async fn interrupt_running_jobs(&self) -> Result<Vec<Job>, StoreError> {
+        sqlx::query_as::<_, JobRow>(&format!(
+            "UPDATE jobs SET state = 'interrupted', updated_at = ?, error = 'the server stopped while this job ran' \
+             WHERE state = 'running' RETURNING {JOB_COLUMNS}"
+        ))
+        .bind(now())
+        .fetch_all(self.pool())
+        .await?
+        .into_iter()
+        .map(Job::try_from)
+        .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::test_support::temp_store;
+
+    #[test]
+    fn state_machine_allows_only_the_documented_moves() {
+        use JobState::*;
+        assert!(Queued.can_become(Running));
+        assert!(Running.can_become(Interrupted));
+        assert!(Interrupted.can_become(Queued));
+        assert!(!Done.can_become(Running));
+        assert!(!Done.can_become(Queued));
+        assert!(!Queued.can_become(Done));
+        assert!(!Interrupted.can_become(Running), "resume goes through the queue");
+        for s in JobState::ALL {
+            assert!(!s.can_become(s), "{s:?} -> itself");
+            assert_eq!(JobState::parse(s.as_str()).unwrap(), s);
+        }
+    }
+
+    #[tokio::test]
+    async fn jobs_run_finish_and_refuse_bad_moves() {
+        let t = temp_store().await;
+        let s = &t.store;
+        let u = s.create_user("u", "password1", false).await.unwrap();
+        let p = s.create_project(u.id, "p").await.unwrap();
+        let j = s.create_job("probe", p.id, &serde_json::json!({"media": 1}), Some(u.id)).await.unwrap();
+        assert_eq!(j.state, JobState::Queued);
+        assert!(s.claim_next_job(&["train"]).await.unwrap().is_none(), "other kinds are not claimed");
+        let running = s.claim_next_job(&["probe"]).await.unwrap().unwrap();
+        assert_eq!(running.id, j.id);
+        assert_eq!(running.state, JobState::Running);
+        assert!(running.started_at.is_some());
+        assert!(s.claim_next_job(&["probe"]).await.unwrap().is_none(), "a running job is not claimed twice");
+        s.set_job_progress(j.id, &JobProgress { done: 3, total: 10, rate: Some(1.5), eta_secs: Some(4.6) }).await.unwrap();
+        assert_eq!(s.job(j.id).await.unwrap().progress.done, 3);
+        let done = s.transition_job(j.id, JobState::Done, None).await.unwrap();
+        assert!(done.finished_at.is_some());
+        let err = s.transition_job(j.id, JobState::Running, None).await.unwrap_err();
+        assert!(matches!(err, StoreError::BadTransition { from: "done", to: "running" }));
+    }
+
+    #[tokio::test]
+    async fn restart_marks_running_jobs_interrupted_and_they_resume() {
+        let t = temp_store().await;
+        let s = &t.store;
+        let u = s.create_user("u", "password1", false).await.unwrap();
+        let p = s.create_project(u.id, "p").await.unwrap();
+        let a = s.create_job("probe", p.id, &serde_json::json!({}), Some(u.id)).await.unwrap();
+        let b = s.create_job("probe", p.id, &serde_json::json!({}), Some(u.id)).await.unwrap();
+        s.claim_next_job(&["probe"]).await.unwrap();
+        let dir = t.dir.clone();
+        let interrupted = s.interrupt_running_jobs().await.unwrap();
+        assert_eq!(interrupted.iter().map(|j| j.id).collect::<Vec<_>>(), vec![a.id]);
+        // The same database opened again, as after a restart.
+        let s2 = crate::Store::open(&dir).await.unwrap();
+        assert_eq!(s2.job(a.id).await.unwrap().state, JobState::Interrupted);
+        assert_eq!(s2.job(b.id).await.unwrap().state, JobState::Queued);
+        s2.transition_job(a.id, JobState::Queued, None).await.unwrap();
+        assert_eq!(s2.claim_next_job(&["probe"]).await.unwrap().unwrap().id, a.id, "resumed job keeps its place");
+    }
+
+    #[tokio::test]
+    async fn cancel_queued_and_log_tail_is_bounded() {
+        let t = temp_store().await;
+        let s = &t.store;
+        let u = s.create_user("u", "password1", false).await.unwrap();
+        let p = s.create_project(u.id, "p").await.unwrap();
+        let j = s.create_job("probe", p.id, &serde_json::json!({}), Some(u.id)).await.unwrap();
+        for i in 0..(LOG_TAIL_LINES + 5) {
+            s.append_job_log(j.id, &format!("line {i}")).await.unwrap();
+        }
+        let tail = s.job(j.id).await.unwrap().log_tail;
+        assert_eq!(tail.lines().count(), LOG_TAIL_LINES);
+        assert!(tail.ends_with(&format!("line {}", LOG_TAIL_LINES + 4)));
+        s.transition_job(j.id, JobState::Cancelled, None).await.unwrap();
+        assert!(s.claim_next_job(&["probe"]).await.unwrap().is_none());
+    }
+}

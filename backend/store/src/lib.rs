@@ -1,0 +1,89 @@
+//! Doppel's persistent state: accounts, projects and roles, uploaded media records and the job
+//! table, all in one SQLite database under the data directory, plus the on-disk layout of files.
+//!
+//! Architecture invariant: this crate knows nothing about HTTP, Leptos or the engine. It is used
+//! by the server (`doppel`) and by the `app` crate's server functions (feature `ssr`).
+
+mod error;
+mod files;
+mod jobs;
+mod media;
+mod password;
+mod projects;
+mod users;
+
+pub use error::StoreError;
+pub use files::{new_server_name, sanitize_label, write_atomic, DataDir, MAX_LABEL_BYTES};
+pub use jobs::{Job, JobProgress, JobState, LOG_TAIL_LINES};
+pub use media::{Media, MediaState};
+pub use projects::{Member, Project, Role};
+pub use users::{User, MIN_PASSWORD_CHARS};
+
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions};
+use sqlx::SqlitePool;
+use std::path::Path;
+use std::time::Duration;
+
+/// Handle to the database and the data directory. Cheap to clone.
+#[derive(Clone, Debug)]
+pub struct Store {
+    pool: SqlitePool,
+    dirs: DataDir,
+}
+
+impl Store {
+    /// Opens (creating if needed) the data directory and its database, and runs migrations.
+    pub async fn open(data_dir: &Path) -> Result<Store, StoreError> {
+        let dirs = DataDir::create(data_dir)?;
+        let options = SqliteConnectOptions::new()
+            .filename(dirs.database())
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .foreign_keys(true)
+            .busy_timeout(Duration::from_secs(10));
+        let pool = SqlitePoolOptions::new().max_connections(8).connect_with(options).await?;
+        sqlx::migrate!("./migrations").run(&pool).await?;
+        Ok(Store { pool, dirs })
+    }
+
+    /// The connection pool, shared with the session store.
+    pub fn pool(&self) -> &SqlitePool {
+        &self.pool
+    }
+
+    /// Where files live.
+    pub fn dirs(&self) -> &DataDir {
+        &self.dirs
+    }
+}
+
+/// Seconds since the Unix epoch.
+pub(crate) fn now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
+}
+
+#[cfg(test)]
+pub(crate) mod test_support {
+    use super::Store;
+
+    /// A store in a fresh temporary directory, removed when the guard drops.
+    pub struct TempStore {
+        pub store: Store,
+        pub dir: std::path::PathBuf,
+    }
+
+    impl Drop for TempStore {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.dir);
+        }
+    }
+
+    pub async fn temp_store() -> TempStore {
+        let dir = std::env::temp_dir().join(format!("doppel-store-test-{}", uuid::Uuid::new_v4()));
+        let store = Store::open(&dir).await.expect("open store");
+        TempStore { store, dir }
+    }
+}
