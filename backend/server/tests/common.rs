@@ -146,7 +146,8 @@ impl TestServer {
             }
             tokio::time::sleep(std::time::Duration::from_millis(50)).await;
         }
-        panic!("job {job} did not finish within 30 s");
+        let j = self.state.ctx.store.job(job).await.unwrap();
+        panic!("job {job} did not finish within 30 s: {j:?}");
     }
 }
 

@@ -246,11 +246,12 @@ impl Store {
         }
         let placeholders = vec!["?"; kinds.len()].join(", ");
         let sql = format!(
-            "UPDATE jobs SET state = 'running', started_at = ?1, finished_at = NULL, updated_at = ?1, error = NULL \
+            "UPDATE jobs SET state = 'running', started_at = ?, finished_at = NULL, updated_at = ?, error = NULL \
              WHERE id = (SELECT id FROM jobs WHERE state = 'queued' AND kind IN ({placeholders}) ORDER BY id LIMIT 1) \
              AND state = 'queued' RETURNING {JOB_COLUMNS}"
         );
-        let mut q = sqlx::query_as::<_, JobRow>(&sql).bind(now());
+        let t = now();
+        let mut q = sqlx::query_as::<_, JobRow>(&sql).bind(t).bind(t);
         for k in kinds {
             q = q.bind(*k);
         }

@@ -1,0 +1,7 @@
+//! Doppel's face-swap engine: media, detection, alignment, training, conversion.
+//!
+//! Architecture invariant: the engine never imports web or storage crates (axum, leptos,
+//! tokio, sqlx); the server calls it from worker threads.
+
+pub mod device;
+pub mod media;
