@@ -3,6 +3,8 @@
 //!
 //! Features: `ssr` (server side; pulls in the store and axum glue) and `hydrate` (browser).
 
+#![recursion_limit = "256"]
+
 pub mod api;
 mod components;
 mod format;

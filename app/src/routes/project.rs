@@ -69,9 +69,9 @@ fn ProjectBody(project: ProjectDto) -> impl IntoView {
                     {action_error(trash.value())}
                     <Members project=pid/>
                 </details>
-            })}
+            }.into_any())}
         </section>
-        {role.can_edit().then(|| view! { <Uploader project=pid on_uploaded=Callback::new(move |_| media_version.update(|v| *v += 1))/> })}
+        {role.can_edit().then(|| view! { <Uploader project=pid on_uploaded=Callback::new(move |_| media_version.update(|v| *v += 1))/> }.into_any())}
         <section class="card">
             <h2>"Media"</h2>
             <Transition fallback=|| view! { <p>"Loading…"</p> }>

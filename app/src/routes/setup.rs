@@ -19,7 +19,7 @@ pub fn SetupPage() -> impl IntoView {
                         Ok(true) => view! {
                             <p>"Create the first account. It will be the administrator, who creates the other accounts."</p>
                             <ActionForm action=setup attr:class="stack">
-                                <input type="hidden" name="token" prop:value=token/>
+                                <input type="hidden" name="token" value=token/>
                                 <label>"Username" <input name="username" autocomplete="username" required/></label>
                                 <label>"Password" <input type="password" name="password" autocomplete="new-password" required/></label>
                                 <p class="hint">{MIN_PASSWORD_CHARS_HINT}</p>

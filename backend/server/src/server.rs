@@ -15,7 +15,7 @@ use leptos::prelude::*;
 use leptos_axum::{generate_route_list, LeptosRoutes};
 use std::sync::Arc;
 use tower_sessions::cookie::SameSite;
-use tower_sessions::{Expiry, SessionManagerLayer};
+use tower_sessions::{session_store::ExpiredDeletion, Expiry, SessionManagerLayer};
 use tower_sessions_sqlx_store::SqliteStore;
 
 /// State shared by all routes.
@@ -42,6 +42,11 @@ pub async fn build(config: ServeConfig) -> anyhow::Result<(Router, AppState)> {
     let store = Store::open(&config.data_dir).await?;
     let sessions = SqliteStore::new(store.pool().clone());
     sessions.migrate().await?;
+    tokio::spawn(
+        sessions
+            .clone()
+            .continuously_delete_expired(tokio::time::Duration::from_secs(3600)),
+    );
     let hub = EventHub::new();
     let runner = JobRunner::new(store.clone(), hub.clone());
     runner.start(1).await?;
@@ -75,8 +80,22 @@ pub async fn build(config: ServeConfig) -> anyhow::Result<(Router, AppState)> {
         .layer(axum::middleware::from_fn(security::same_origin))
         .layer(session_layer)
         .layer(axum::middleware::from_fn(security::headers))
+        .layer(compression())
         .with_state(state.clone());
     Ok((router, state))
+}
+
+/// Compresses pages, scripts and the wasm bundle; never event streams (they must flush),
+/// images or media (already compressed, and served with byte ranges).
+fn compression() -> tower_http::compression::CompressionLayer<impl tower_http::compression::Predicate + Clone> {
+    use tower_http::compression::predicate::{NotForContentType, Predicate};
+    use tower_http::compression::{CompressionLayer, DefaultPredicate};
+    CompressionLayer::new().compress_when(
+        DefaultPredicate::new()
+            .and(NotForContentType::const_new("video/"))
+            .and(NotForContentType::const_new("audio/"))
+            .and(NotForContentType::const_new("application/octet-stream")),
+    )
 }
 
 pub async fn serve(config: ServeConfig) -> anyhow::Result<()> {

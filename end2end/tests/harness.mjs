@@ -1,0 +1,85 @@
+// Starts a real `doppel serve` on a free port with a fresh data directory, and Chromium.
+import { spawn } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve, dirname } from 'node:path';
+import { createServer } from 'node:net';
+import { fileURLToPath } from 'node:url';
+import { chromium } from 'playwright-core';
+
+const here = dirname(fileURLToPath(import.meta.url));
+export const ROOT = resolve(here, '..', '..');
+export const SHARED = resolve(ROOT, '..', 'shared', 'data');
+
+function freePort() {
+  return new Promise((ok, fail) => {
+    const srv = createServer();
+    srv.listen(0, '127.0.0.1', () => {
+      const { port } = srv.address();
+      srv.close(() => ok(port));
+    });
+    srv.on('error', fail);
+  });
+}
+
+/** Runs the server until `stop()`; resolves once it printed its setup link. */
+export async function startServer({ maxUpload } = {}) {
+  const bin = process.env.DOPPEL_BIN;
+  const site = process.env.DOPPEL_SITE_DIR ?? join(ROOT, 'site');
+  if (!bin) throw new Error('DOPPEL_BIN must name the doppel binary (scripts/test.sh sets it)');
+  const port = await freePort();
+  const dataDir = mkdtempSync(join(tmpdir(), 'doppel-e2e-'));
+  const args = ['serve', '--port', String(port), '--data-dir', dataDir, '--site-dir', site];
+  if (maxUpload) args.push('--max-upload', String(maxUpload));
+  const child = spawn(bin, args, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, DOPPEL_LOG: 'warn' } });
+  let output = '';
+  const setupLink = await new Promise((ok, fail) => {
+    const timer = setTimeout(() => fail(new Error(`no setup link within 30 s:\n${output}`)), 30_000);
+    const onData = (chunk) => {
+      output += chunk.toString();
+      const m = output.match(/http:\/\/\S+\/setup\?token=[0-9a-f]+/);
+      if (m) {
+        clearTimeout(timer);
+        ok(m[0]);
+      }
+    };
+    child.stdout.on('data', onData);
+    child.stderr.on('data', (c) => { output += c.toString(); });
+    child.on('exit', (code) => fail(new Error(`doppel exited with ${code}:\n${output}`)));
+  });
+  const base = `http://127.0.0.1:${port}`;
+  return {
+    base,
+    setupLink,
+    output: () => output,
+    async stop() {
+      child.kill('SIGTERM');
+      await new Promise((ok) => { child.once('exit', ok); setTimeout(ok, 5000); });
+      rmSync(dataDir, { recursive: true, force: true });
+    },
+  };
+}
+
+export async function launchBrowser() {
+  return chromium.launch({
+    executablePath: process.env.CHROMIUM_BIN || '/usr/bin/chromium',
+    args: [
+      '--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
+      '--disable-background-networking', '--disable-component-update', '--disable-sync',
+    ],
+  });
+}
+
+/** Waits until the page's WASM has hydrated it (the bundle sets no flag, so look for its effect). */
+export async function waitHydrated(page) {
+  await page.waitForFunction(() => performance.getEntriesByType('resource').some((r) => r.name.endsWith('.wasm')), null, { timeout: 20_000 });
+  await page.waitForLoadState('networkidle');
+}
+
+export async function login(page, base, username, password) {
+  await page.goto(`${base}/login`);
+  await waitHydrated(page);
+  await page.fill('input[name=username]', username);
+  await page.fill('input[name=password]', password);
+  await Promise.all([page.waitForURL(`${base}/`), page.click('button:has-text("Log in")')]);
+}
