@@ -140,4 +140,7 @@ if [ "$WITH_TEST" -eq 1 ]; then
     fi
 fi
 
+# --- pretrained face networks (npm package, pinned and checksummed) -----------------
+bash "$ROOT/scripts/fetch-models.sh"
+
 say "setup done in $(( $(now) - T0 ))s"

@@ -82,10 +82,13 @@ SITE_OK=1
 phase site bash "$ROOT/scripts/build-site.sh" --release || SITE_OK=0
 
 # The native crates; `app` only builds natively with its `ssr` feature.
-phase cargo-test cargo test -p doppel-engine -p doppel-store -p doppel -p app --features app/ssr || true
+# One package set for both commands: the same feature resolution, so the server binary for
+# the browser tests reuses what the tests compiled instead of building a second variant.
+PKGS=(-p doppel-engine -p doppel-store -p doppel -p app --features app/ssr)
+phase cargo-test cargo test "${PKGS[@]}" || true
 
 BIN_OK=1
-phase server-build cargo build -p doppel || BIN_OK=0
+phase server-build cargo build "${PKGS[@]}" --bins || BIN_OK=0
 
 if ! have_browser_tests; then
     skip browser "no test files in end2end/"

@@ -127,8 +127,9 @@ impl JobStateDto {
         matches!(self, JobStateDto::Queued | JobStateDto::Running | JobStateDto::Interrupted)
     }
 
+    /// Resume is offered for work that was stopped, not for work that failed on its input.
     pub fn can_resume(self) -> bool {
-        matches!(self, JobStateDto::Interrupted | JobStateDto::Failed | JobStateDto::Cancelled)
+        matches!(self, JobStateDto::Interrupted | JobStateDto::Cancelled)
     }
 }
 
@@ -146,6 +147,8 @@ pub struct JobDto {
     pub eta_secs: Option<f64>,
     pub log_tail: String,
     pub error: Option<String>,
+    /// Who started it.
+    pub started_by: Option<String>,
     pub created_at: i64,
     pub started_at: Option<i64>,
     pub finished_at: Option<i64>,

@@ -188,6 +188,7 @@ pub fn job_dto(j: Job, title: String) -> JobDto {
         eta_secs: j.progress.eta_secs,
         log_tail: j.log_tail,
         error: j.error,
+        started_by: j.created_by_name,
         created_at: j.created_at,
         started_at: j.started_at,
         finished_at: j.finished_at,

@@ -58,9 +58,10 @@ fn JobRow(
                 <ProgressBar done=job.done as f64 total=job.total as f64 rate=rate eta_secs=job.eta_secs label=label/>
             })}
             {job.error.clone().map(|e| view! { <p class="error">{e}</p> })}
-            {job.finished_at.zip(job.started_at).map(|(f, s)| view! {
-                <p class="hint">"took "{format::duration((f - s) as f64)}</p>
-            })}
+            <p class="hint">
+                {job.started_by.clone().map(|u| format!("started by {u}"))}
+                {job.finished_at.zip(job.started_at).map(|(f, s)| format!(" · took {}", format::duration((f - s) as f64)))}
+            </p>
             {(!job.log_tail.is_empty()).then(|| view! {
                 <details><summary>"log"</summary><pre class="log">{job.log_tail.clone()}</pre></details>
             })}

@@ -54,7 +54,7 @@ fn MediaCard(project: i64, media: MediaDto) -> impl IntoView {
                 _ => view! { <div class="thumb pending">"probing…"</div> }.into_any(),
             }}
             <h3 title=media.label.clone()>{media.label.clone()}</h3>
-            {media.facts.clone().map(facts_table)}
+            {media.facts.clone().map(|f| facts_table(f, &media.label))}
             <p class="row">
                 <a href=file_url.clone() download=media.label.clone()>"Download"</a>
                 {is_video.then(|| view! {
@@ -71,7 +71,7 @@ fn MediaCard(project: i64, media: MediaDto) -> impl IntoView {
     }
 }
 
-fn facts_table(f: MediaFactsDto) -> impl IntoView {
+fn facts_table(f: MediaFactsDto, label: &str) -> impl IntoView {
     let codecs = match &f.audio_codec {
         Some(a) => format!("{} + {}", f.video_codec, a),
         None => f.video_codec.clone(),
@@ -82,7 +82,7 @@ fn facts_table(f: MediaFactsDto) -> impl IntoView {
         <dl class="facts">
             <dt>"Size"</dt><dd data-fact="size">{format!("{} × {}", f.width, f.height)}</dd>
             <dt>"Codecs"</dt><dd data-fact="codecs">{codecs}</dd>
-            <dt>"Container"</dt><dd data-fact="container" title=f.container_long.clone()>{f.container.clone()}</dd>
+            <dt>"Container"</dt><dd data-fact="container" title=f.container_long.clone()>{format::container(&f.container, label)}</dd>
             <dt>"Rotation"</dt><dd data-fact="rotation">{rotation}</dd>
             {video.then(|| view! {
                 <dt>"Frame rate"</dt><dd data-fact="fps">{format!("{} fps", format::fps(f.fps))}</dd>

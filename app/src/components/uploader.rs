@@ -84,7 +84,7 @@ fn UploadRowView(row: UploadRow) -> impl IntoView {
     let label = format!("{} / {}", format::bytes(row.loaded), format::bytes(row.total));
     let (class, status) = match &row.status {
         UploadStatus::Sending => ("sending", String::new()),
-        UploadStatus::Done => ("done", "uploaded — checking the file…".to_string()),
+        UploadStatus::Done => ("done", "uploaded".to_string()),
         UploadStatus::Failed(e) => ("failed", e.clone()),
     };
     view! {

@@ -146,3 +146,20 @@ async fn cross_site_posts_are_refused() {
     let list = s.call(Some(&admin), "list_projects", &[]).await.json::<Vec<ProjectDto>>();
     assert!(list.is_empty(), "nothing was created");
 }
+
+#[tokio::test]
+async fn the_bundle_is_served_compressed_and_pages_carry_guard_headers() {
+    let s = server(1 << 20).await;
+    let req = Request::get("/pkg/doppel.js")
+        .header(header::HOST, HOST)
+        .header(header::ACCEPT_ENCODING, "gzip")
+        .body(Body::empty())
+        .unwrap();
+    let r = s.send(req).await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert_eq!(r.headers.get(header::CONTENT_ENCODING).unwrap(), "gzip");
+    assert!(r.body.len() < 6000, "{} bytes", r.body.len());
+    let page = s.get(None, "/login").await;
+    assert_eq!(page.headers.get(header::X_CONTENT_TYPE_OPTIONS).unwrap(), "nosniff");
+    assert_eq!(page.headers.get(header::X_FRAME_OPTIONS).unwrap(), "DENY");
+}

@@ -104,6 +104,8 @@ pub struct Job {
     pub log_tail: String,
     pub error: Option<String>,
     pub created_by: Option<i64>,
+    /// The username of who started it.
+    pub created_by_name: Option<String>,
     pub created_at: i64,
     pub started_at: Option<i64>,
     pub finished_at: Option<i64>,
@@ -124,6 +126,7 @@ struct JobRow {
     log_tail: String,
     error: Option<String>,
     created_by: Option<i64>,
+    created_by_name: Option<String>,
     created_at: i64,
     started_at: Option<i64>,
     finished_at: Option<i64>,
@@ -148,6 +151,7 @@ impl TryFrom<JobRow> for Job {
             log_tail: r.log_tail,
             error: r.error,
             created_by: r.created_by,
+            created_by_name: r.created_by_name,
             created_at: r.created_at,
             started_at: r.started_at,
             finished_at: r.finished_at,
@@ -157,7 +161,8 @@ impl TryFrom<JobRow> for Job {
 }
 
 const JOB_COLUMNS: &str = "id, kind, project_id, params, state, done, total, rate, eta_secs, log_tail, error, \
-     created_by, created_at, started_at, finished_at, updated_at";
+     created_by, (SELECT username FROM users WHERE users.id = jobs.created_by) AS created_by_name, \
+     created_at, started_at, finished_at, updated_at";
 
 fn in_list(states: &[&str]) -> String {
     states.iter().map(|s| format!("'{s}'")).collect::<Vec<_>>().join(", ")
@@ -338,6 +343,7 @@ mod tests {
         let p = s.create_project(u.id, "p").await.unwrap();
         let j = s.create_job("probe", p.id, &serde_json::json!({"media": 1}), Some(u.id)).await.unwrap();
         assert_eq!(j.state, JobState::Queued);
+        assert_eq!(j.created_by_name.as_deref(), Some("u"), "who started it");
         assert!(s.claim_next_job(&["train"]).await.unwrap().is_none(), "other kinds are not claimed");
         let running = s.claim_next_job(&["probe"]).await.unwrap().unwrap();
         assert_eq!(running.id, j.id);

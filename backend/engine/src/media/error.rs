@@ -43,6 +43,16 @@ fn audio_note(has_audio: bool) -> &'static str {
     }
 }
 
+/// A readable name for an FFmpeg demuxer list: "mov,mp4,m4a,3gp,3g2,mj2" -> "MP4/MOV".
+fn format_label(demuxer: &str) -> String {
+    let names: Vec<&str> = demuxer.split(',').collect();
+    if names.contains(&"mp4") && names.contains(&"mov") {
+        "MP4/MOV".into()
+    } else {
+        names.first().map(|n| n.trim_end_matches("_pipe").to_uppercase()).unwrap_or_default()
+    }
+}
+
 /// How a recognised file is damaged; the detail of [`MediaError::Truncated`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Damage {
@@ -73,7 +83,7 @@ impl fmt::Display for Damage {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Damage::Header { format, reason } => {
-                write!(f, "the {format} header cannot be read ({reason})")
+                write!(f, "its {} header cannot be read ({reason})", format_label(format))
             }
             Damage::MissingFrames { read, declared } => {
                 write!(f, "only {read} of {declared} frames could be read")
@@ -135,6 +145,10 @@ mod tests {
         assert_eq!(
             errors[2].to_string(),
             "the file is truncated or damaged: only 83 of 169 frames could be read"
+        );
+        assert_eq!(
+            errors[3].to_string(),
+            "the file is truncated or damaged: its MP4/MOV header cannot be read (moov atom not found)"
         );
         assert_eq!(
             errors[1].to_string(),

@@ -139,6 +139,11 @@ impl FirstFrame {
         })
     }
 
+    /// Takes the decoded frame out, so decoding can go on to the next one.
+    pub(crate) fn take(&mut self) -> Option<frame::Video> {
+        self.frame.take()
+    }
+
     /// Whether a frame has been decoded (no more packets are needed).
     pub(crate) fn done(&self) -> bool {
         self.frame.is_some()
@@ -197,8 +202,17 @@ pub(crate) fn next_packet(input: &mut Input) -> Result<Option<Packet>, ffmpeg_ne
     }
 }
 
-/// Decodes the first frame of `path`'s video stream, with the stream's clockwise rotation.
-pub(crate) fn first_frame(path: &Path) -> Result<(frame::Video, u32), MediaError> {
+/// Frames looked at for a poster frame before settling for the brightest one seen.
+const POSTER_LOOKAHEAD: usize = 60;
+
+/// The first frame that is not (nearly) black among the first [`POSTER_LOOKAHEAD`], else the
+/// brightest of them, with the stream's clockwise rotation: a fade-in or a black leader must
+/// not become the picture of a video. `brightness` measures a frame from 0 to 255.
+pub(crate) fn poster_frame(
+    path: &Path,
+    bright_enough: f64,
+    brightness: impl Fn(&frame::Video) -> f64,
+) -> Result<(frame::Video, u32), MediaError> {
     let mut input = open(path)?;
     let index = video_stream(&input).ok_or_else(|| no_video_stream(&input))?;
     let (mut grabber, rotation) = {
@@ -208,14 +222,31 @@ pub(crate) fn first_frame(path: &Path) -> Result<(frame::Video, u32), MediaError
             super::rotation::stream_rotation(&stream),
         )
     };
-    while !grabber.done() {
+    let mut best: Option<(f64, frame::Video)> = None;
+    let mut seen = 0;
+    while seen < POSTER_LOOKAHEAD {
         match next_packet(&mut input) {
-            Ok(Some(packet)) if packet.stream() == index => grabber.push(&packet),
+            Ok(Some(packet)) if packet.stream() == index => {
+                grabber.push(&packet);
+                if let Some(frame) = grabber.take() {
+                    seen += 1;
+                    let level = brightness(&frame);
+                    if level >= bright_enough {
+                        return Ok((frame, rotation));
+                    }
+                    if best.as_ref().is_none_or(|(b, _)| level > *b) {
+                        best = Some((level, frame));
+                    }
+                }
+            }
             Ok(Some(_)) => {}
             Ok(None) | Err(_) => break,
         }
     }
-    Ok((grabber.finish()?, rotation))
+    match best {
+        Some((_, frame)) => Ok((frame, rotation)),
+        None => Ok((grabber.finish()?, rotation)),
+    }
 }
 
 /// The error for a file without a usable video stream. Weak guesses (text opened as lyrics,

@@ -11,19 +11,32 @@ use super::error::MediaError;
 use super::rotation::{displayed_size, rotate};
 use super::source;
 
-/// First decodable frame, rotated upright, scaled so the longest side is at most `max_side`
-/// (aspect kept, never enlarged; area averaging), as RGB. Alpha is dropped, grey is expanded.
+/// Mean level (0-255) under which a frame counts as black for a thumbnail.
+const DARK_LEVEL: f64 = 16.0;
+
+/// A poster frame (the first one that is not black, within the first seconds), rotated
+/// upright, scaled so the longest side is at most `max_side` (aspect kept, never enlarged;
+/// area averaging), as RGB. Alpha is dropped, grey is expanded.
 ///
-/// Reads only as far as the first frame, so it does not notice truncation: call
+/// Reads only the first frames, so it does not notice truncation: call
 /// [`probe`](super::probe()) to validate a file.
 pub fn thumbnail(path: &Path, max_side: u32) -> Result<RgbImage, MediaError> {
-    let (frame, rotation) = source::first_frame(path)?;
+    let (frame, rotation) = source::poster_frame(path, DARK_LEVEL, mean_level)?;
     let (width, height) = displayed_size(frame.width(), frame.height(), rotation);
     let (width, height) = fit(width, height, max_side);
     // Scale in the stored orientation, then turn: the target swaps back for quarter turns.
     let (stored_width, stored_height) = displayed_size(width, height, rotation);
     let rgb = to_rgb(&frame, stored_width, stored_height)?;
     Ok(rotate(rgb, rotation))
+}
+
+/// Mean of all channels of a 16 x 16 reduction of the frame; 255 when it cannot be converted
+/// (the frame is then taken as it is).
+fn mean_level(frame: &frame::Video) -> f64 {
+    match to_rgb(frame, 16, 16) {
+        Ok(small) => small.as_raw().iter().map(|&v| f64::from(v)).sum::<f64>() / small.as_raw().len() as f64,
+        Err(_) => 255.0,
+    }
 }
 
 /// `width` x `height` shrunk to fit in a `max_side` square (at least 1 x 1), aspect kept.
@@ -148,7 +161,6 @@ mod data_tests {
         let cases = [
             (video("talk_man_glasses.mp4"), [146.47, 107.88, 70.14]),
             (video("tiny_5frames.mp4"), [83.43, 72.92, 68.77]),
-            (video("cartoon_mpeg4_ac3.avi"), [0.0, 0.0, 0.0]),
             (image("32bit.png"), [89.06, 64.8, 69.61]),
             (image("obama.jpg"), [94.86, 71.81, 74.4]),
         ];
@@ -162,6 +174,14 @@ mod data_tests {
                 );
             }
         }
+    }
+
+    #[test]
+    fn a_black_leader_is_skipped() {
+        // cartoon_mpeg4_ac3.avi starts with black frames; its thumbnail shows the picture.
+        let thumb = thumbnail(&video("cartoon_mpeg4_ac3.avi"), 200).unwrap();
+        let level = channel_means(&thumb).iter().sum::<f64>() / 3.0;
+        assert!(level > DARK_LEVEL, "mean level {level}");
     }
 
     #[test]

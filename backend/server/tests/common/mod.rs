@@ -26,6 +26,8 @@ pub async fn server(max_upload: u64) -> TestServer {
     let dir = tempfile::tempdir().unwrap();
     let site = dir.path().join("site");
     std::fs::create_dir_all(site.join("pkg")).unwrap();
+    // A stand-in bundle: compressible, so the compression of static files can be checked.
+    std::fs::write(site.join("pkg/doppel.js"), "export function hydrate() {}\n".repeat(200)).unwrap();
     let config = ServeConfig {
         addr: HOST.parse().unwrap(),
         data_dir: dir.path().join("data"),
