@@ -4,4 +4,7 @@
 //! tokio, sqlx); the server calls it from worker threads.
 
 pub mod device;
+pub mod geometry;
 pub mod media;
+pub mod nets;
+pub mod analyze;

@@ -16,6 +16,52 @@ pub struct Cli {
 pub enum Command {
     /// Serve the web app (prints a one-time setup link on first start).
     Serve(ServeArgs),
+    /// Find faces in images: box, score, 68 landmarks and identity descriptor, as JSON.
+    Detect(DetectArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct DetectArgs {
+    /// Print the results as JSON (the only output format).
+    #[arg(long, required = true)]
+    pub json: bool,
+    /// Images in any format the `image` crate reads (PNG, JPEG, PPM/PGM, BMP, GIF, WebP, TIFF).
+    #[arg(required = true)]
+    pub images: Vec<PathBuf>,
+    /// Folder with the fetched network weights (scripts/fetch-models.sh).
+    #[arg(long, env = "DOPPEL_MODELS_DIR", default_value = "models")]
+    pub models_dir: PathBuf,
+    /// Compute device.
+    #[arg(long, value_enum, default_value_t = DeviceArg::Cpu)]
+    pub device: DeviceArg,
+    /// Faces scoring at or below this are dropped.
+    #[arg(long, default_value_t = 0.5)]
+    pub min_confidence: f32,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum DeviceArg {
+    Cpu,
+    Cuda,
+}
+
+impl DetectArgs {
+    pub fn into_config(self) -> anyhow::Result<crate::detect::DetectConfig> {
+        if !(0.0..1.0).contains(&self.min_confidence) {
+            anyhow::bail!("--min-confidence must be at least 0 and below 1, not {}", self.min_confidence);
+        }
+        let device = match self.device {
+            DeviceArg::Cpu => doppel_engine::device::ComputeDevice::Cpu,
+            DeviceArg::Cuda => doppel_engine::device::ComputeDevice::Cuda,
+        };
+        let options = doppel_engine::nets::ssd::DetectOptions { min_confidence: self.min_confidence, ..Default::default() };
+        Ok(crate::detect::DetectConfig {
+            images: self.images,
+            models: doppel_engine::nets::ModelsDir::new(self.models_dir),
+            device,
+            options,
+        })
+    }
 }
 
 #[derive(Debug, Args)]
@@ -89,6 +135,14 @@ mod tests {
     use super::*;
 
     #[test]
+    fn detect_needs_images_and_checks_the_threshold() {
+        assert!(Cli::try_parse_from(["doppel", "detect", "--json"]).is_err());
+        let cli = Cli::try_parse_from(["doppel", "detect", "--json", "--min-confidence", "1.5", "a.png"]).unwrap();
+        let Command::Detect(args) = cli.command else { panic!("detect parses as Detect") };
+        assert!(args.into_config().is_err());
+    }
+
+    #[test]
     fn sizes_parse_with_binary_suffixes() {
         assert_eq!(parse_size("4G"), Ok(4 << 30));
         assert_eq!(parse_size("500m"), Ok(500 << 20));
@@ -101,7 +155,7 @@ mod tests {
     #[test]
     fn serve_defaults_match_the_readme() {
         let cli = Cli::try_parse_from(["doppel", "serve"]).unwrap();
-        let Command::Serve(args) = cli.command;
+        let Command::Serve(args) = cli.command else { panic!("serve parses as Serve") };
         assert_eq!(args.port, 3000);
         assert_eq!(args.host.to_string(), "127.0.0.1");
         assert_eq!(args.data_dir, PathBuf::from("data"));

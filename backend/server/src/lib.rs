@@ -8,3 +8,4 @@ pub mod jobs;
 pub mod routes;
 pub mod security;
 pub mod server;
+pub mod detect;

@@ -1,9 +1,20 @@
 //! `doppel`: the web server and the command-line interface over the same engine.
 
 use clap::Parser;
-use doppel::{cli, server};
+use doppel::{cli, detect, server};
+use std::process::ExitCode;
 
-fn main() -> anyhow::Result<()> {
+fn main() -> ExitCode {
+    match run() {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run() -> anyhow::Result<()> {
     let cli = cli::Cli::parse();
     tracing_subscriber::fmt()
         .with_env_filter(
@@ -17,5 +28,6 @@ fn main() -> anyhow::Result<()> {
             let config = args.into_config()?;
             tokio::runtime::Builder::new_multi_thread().enable_all().build()?.block_on(server::serve(config))
         }
+        cli::Command::Detect(args) => detect::run(args.into_config()?),
     }
 }

@@ -1,0 +1,161 @@
+//! Face analysis of still images: detect (SSD MobileNetV1) -> 68 landmarks (FaceLandmark68Net)
+//! -> identity descriptor (FaceRecognitionNet), the way face-api.js chains them. This is what
+//! `doppel detect --json` prints, the stable interface for evaluation.
+
+use crate::geometry::{Detection, Landmarks68, Point, Rect};
+use crate::nets::landmark68::{FaceInput, FaceLandmark68Net, LandmarksError};
+use crate::nets::recognition::{FaceDescriptor, FaceRecognitionNet};
+use crate::nets::ssd::{DetectOptions, SsdMobilenetV1};
+use crate::nets::tfjs::{TfjsWeights, WeightsError};
+use crate::nets::ModelsDir;
+use burn::tensor::Device;
+use image::RgbImage;
+
+/// Geometry of the descriptor crop, relative to the eye-to-mouth distance (dlib's face chip
+/// as face-api.js approximates it): the square's side is that distance / 0.45, and the centre
+/// of eyes and mouth sits at 50 % across and 43 % down.
+const CHIP_SCALE: f32 = 0.45;
+const CHIP_X: f32 = 0.5;
+const CHIP_Y: f32 = 0.43;
+
+/// One face found in an image, in the image's pixels.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FaceRecord {
+    pub detection: Detection,
+    pub landmarks: Landmarks68,
+    pub descriptor: FaceDescriptor,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum AnalyzeError {
+    #[error(transparent)]
+    Weights(#[from] WeightsError),
+    #[error(transparent)]
+    Landmarks(#[from] LandmarksError),
+}
+
+/// The three networks, loaded once.
+#[derive(Debug)]
+pub struct FaceAnalyzer {
+    detector: SsdMobilenetV1,
+    landmarks: FaceLandmark68Net,
+    recognition: FaceRecognitionNet,
+}
+
+impl FaceAnalyzer {
+    /// Loads the face-api.js weights from `models` onto `device`.
+    pub fn load(models: &ModelsDir, device: &Device) -> Result<FaceAnalyzer, WeightsError> {
+        let mut ssd = TfjsWeights::load(&models.face_api_manifest("ssd_mobilenetv1_model"))?;
+        let detector = SsdMobilenetV1::load(&mut ssd, device)?;
+        let landmarks = FaceLandmark68Net::load(TfjsWeights::load(&models.face_api_manifest("face_landmark_68_model"))?, device)?;
+        let mut rec = TfjsWeights::load(&models.face_api_manifest("face_recognition_model"))?;
+        let recognition = FaceRecognitionNet::load(&mut rec, device)?;
+        Ok(FaceAnalyzer { detector, landmarks, recognition })
+    }
+
+    /// Every face in `image` with its landmarks and descriptor, best detection first.
+    pub fn analyze(&self, image: &RgbImage, options: &DetectOptions) -> Result<Vec<FaceRecord>, AnalyzeError> {
+        let detections = self.detector.detect(image, options);
+        if detections.is_empty() {
+            return Ok(Vec::new());
+        }
+        let inputs: Vec<FaceInput<'_>> = detections.iter().map(|d| FaceInput { image, face: Some(d.rect) }).collect();
+        let landmarks = self.landmarks.detect_landmarks_batch(&inputs)?;
+        let crops: Vec<RgbImage> = landmarks.iter().map(|l| crop(image, &descriptor_box(l))).collect();
+        let descriptors = self.recognition.describe_all(&crops);
+        Ok(detections
+            .into_iter()
+            .zip(landmarks)
+            .zip(descriptors)
+            .map(|((detection, landmarks), descriptor)| FaceRecord { detection, landmarks, descriptor })
+            .collect())
+    }
+}
+
+/// The square a descriptor is computed from, placed by the eye and mouth centres.
+pub fn descriptor_box(landmarks: &Landmarks68) -> Rect {
+    let pts = landmarks.points();
+    let centre = |range: std::ops::Range<usize>| {
+        let n = range.len() as f32;
+        let (sx, sy) = pts[range].iter().fold((0.0, 0.0), |(x, y), p| (x + p.x, y + p.y));
+        Point::new(sx / n, sy / n)
+    };
+    let (left_eye, right_eye, mouth) = (centre(36..42), centre(42..48), centre(48..68));
+    let eye_to_mouth = (mouth.distance(left_eye) + mouth.distance(right_eye)) / 2.0;
+    let side = (eye_to_mouth / CHIP_SCALE).floor();
+    let reference = Point::new((left_eye.x + right_eye.x + mouth.x) / 3.0, (left_eye.y + right_eye.y + mouth.y) / 3.0);
+    let x = (reference.x - CHIP_X * side).max(0.0).floor();
+    let y = (reference.y - CHIP_Y * side).max(0.0).floor();
+    Rect::new(x, y, side, side)
+}
+
+/// The whole pixels of `rect` inside `image` (an empty crop becomes 1x1 black).
+fn crop(image: &RgbImage, rect: &Rect) -> RgbImage {
+    match rect.pixel_region(image.width(), image.height()) {
+        Some((x, y, w, h)) => image::imageops::crop_imm(image, x, y, w, h).to_image(),
+        None => RgbImage::new(1, 1),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::device::ComputeDevice;
+
+    fn conformance(rel: &str) -> std::path::PathBuf {
+        std::path::PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared/data/conformance")).join(rel)
+    }
+
+    #[test]
+    fn descriptor_box_is_placed_by_eyes_and_mouth() {
+        let mut pts = [Point::new(0.0, 0.0); 68];
+        pts[36..42].fill(Point::new(100.0, 100.0));
+        pts[42..48].fill(Point::new(160.0, 100.0));
+        pts[48..68].fill(Point::new(130.0, 160.0));
+        // Eye-to-mouth distance: sqrt(30² + 60²) = 67.08 -> side floor(67.08 / 0.45) = 149.
+        // Centre (130, 120): x = floor(130 - 74.5) = 55, y = floor(120 - 64.07) = 55.
+        assert_eq!(descriptor_box(&Landmarks68(pts)), Rect::new(55.0, 55.0, 149.0, 149.0));
+    }
+
+    /// The whole chain on faces.jpg against face-api.js' own end-to-end results (all faces:
+    /// landmarks and descriptors). The reference ran in a browser, whose canvas resizes the
+    /// image for the detector differently from TensorFlow's resize that the networks' own
+    /// conformance tests use; boxes shift by a few pixels and the differences add up along the
+    /// chain. Each network alone meets the original tolerances (3 px, L2 < 0.1); end to end we
+    /// measured at most 3.1 px and L2 0.105, and hold the chain to 4 px and 0.12.
+    #[test]
+    fn faces_jpg_matches_face_api_end_to_end() {
+        let device = ComputeDevice::Cpu.to_burn().unwrap();
+        let analyzer = FaceAnalyzer::load(&crate::nets::test_models(), &device).unwrap_or_else(|e| panic!("{e}"));
+        let image = image::open(conformance("images/faces.jpg")).unwrap().to_rgb8();
+        let faces = analyzer.analyze(&image, &DetectOptions::default()).unwrap();
+        let read = |f: &str| serde_json::from_slice::<serde_json::Value>(&std::fs::read(conformance(f)).unwrap()).unwrap();
+        let want_marks = read("expected/facesFaceLandmarkPositions.json");
+        let want_desc = read("expected/facesFaceDescriptors.json");
+        let want_marks = want_marks.as_array().unwrap();
+        assert_eq!(faces.len(), want_marks.len(), "faces found");
+        for (i, expected) in want_marks.iter().enumerate() {
+            let pts: Vec<Point> = expected
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|p| Point::new(p["x"].as_f64().unwrap() as f32, p["y"].as_f64().unwrap() as f32))
+                .collect();
+            // Match the expected face to ours by the nose tip (point 30).
+            let face = faces
+                .iter()
+                .min_by(|a, b| {
+                    let da = a.landmarks.points()[30].distance(pts[30]);
+                    let db = b.landmarks.points()[30].distance(pts[30]);
+                    da.total_cmp(&db)
+                })
+                .unwrap();
+            let max = face.landmarks.points().iter().zip(&pts).map(|(a, b)| a.distance(*b)).fold(0.0f32, f32::max);
+            let desc: Vec<f32> = want_desc[i].as_array().unwrap().iter().map(|v| v.as_f64().unwrap() as f32).collect();
+            let dist = desc.iter().zip(face.descriptor.0.iter()).map(|(a, b)| (a - b) * (a - b)).sum::<f32>().sqrt();
+            println!("face {i}: landmarks max {max:.2} px, descriptor distance {dist:.4}");
+            assert!(max < 4.0, "face {i}: landmarks {max} px off");
+            assert!(dist < 0.12, "face {i}: descriptor {dist} away");
+        }
+    }
+}

@@ -1,0 +1,73 @@
+//! The `doppel` command line, run as a user runs it.
+
+use std::path::PathBuf;
+use std::process::Command;
+
+fn shared(rel: &str) -> PathBuf {
+    PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared/data")).join(rel)
+}
+
+fn models() -> PathBuf {
+    std::env::var_os("DOPPEL_MODELS_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../models")))
+}
+
+fn doppel() -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_doppel"));
+    c.env_remove("RUST_BACKTRACE");
+    c
+}
+
+#[test]
+fn detect_prints_faces_landmarks_and_descriptors_as_json() {
+    let out = doppel()
+        .args(["detect", "--json", "--models-dir"])
+        .arg(models())
+        .arg(shared("images/two_people.jpg"))
+        .arg(shared("conformance/images/white.png"))
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let results = v.as_array().unwrap();
+    assert_eq!(results.len(), 2);
+    assert!(results[0]["image"].as_str().unwrap().ends_with("two_people.jpg"));
+    let faces = results[0]["faces"].as_array().unwrap();
+    assert_eq!(faces.len(), 2, "two people");
+    for f in faces {
+        let b: Vec<f64> = f["box"].as_array().unwrap().iter().map(|x| x.as_f64().unwrap()).collect();
+        assert_eq!(b.len(), 4);
+        assert!(b[2] > 50.0 && b[3] > 50.0, "{b:?}");
+        assert_eq!(f["landmarks"].as_array().unwrap().len(), 68);
+        // Landmarks lie in or near the box.
+        for p in f["landmarks"].as_array().unwrap() {
+            let (x, y) = (p[0].as_f64().unwrap(), p[1].as_f64().unwrap());
+            assert!(x > b[0] - b[2] * 0.3 && x < b[0] + b[2] * 1.3 && y > b[1] - b[3] * 0.3 && y < b[1] + b[3] * 1.3);
+        }
+        assert_eq!(f["descriptor"].as_array().unwrap().len(), 128);
+    }
+    let d = |i: usize| -> Vec<f64> { faces[i]["descriptor"].as_array().unwrap().iter().map(|x| x.as_f64().unwrap()).collect() };
+    let dist = d(0).iter().zip(d(1)).map(|(a, b)| (a - b).powi(2)).sum::<f64>().sqrt();
+    assert!(dist > 0.6, "two different people are far apart: {dist}");
+    assert_eq!(results[1]["faces"].as_array().unwrap().len(), 0, "a white image has no face");
+}
+
+#[test]
+fn detect_reports_unreadable_images_and_missing_weights_clearly() {
+    let out = doppel()
+        .args(["detect", "--json", "--models-dir"])
+        .arg(models())
+        .arg(shared("README.md"))
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(v[0]["error"].as_str().unwrap().contains("cannot read the image"), "{v}");
+
+    let out = doppel().args(["detect", "--json", "--models-dir", "/nonexistent", "x.png"]).output().unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("network weights missing") && err.contains("scripts/setup.sh"), "{err}");
+    assert!(!err.contains("panicked"), "{err}");
+}
