@@ -7,11 +7,13 @@
 //! in the others, stride 2) is followed by three depthwise-separable convolutions, each fed
 //! with the ReLU of the sum of all earlier outputs of the block.
 
-mod input;
 #[cfg(test)]
 mod tests;
 
-pub use input::{prepare_input, NetInput, SquareFrame, MEAN_RGB};
+use super::input::{prepare, Normalize, Placement, SquareFrame};
+
+/// Mean RGB of face-api.js' training data, subtracted before dividing by 255.
+pub const MEAN_RGB: [f32; 3] = [122.782, 117.001, 104.298];
 
 use super::layers::{conv2d, depthwise_conv2d, linear, tf_same_padding, TfPadding};
 use super::tfjs::{TfjsWeights, WeightsError};
@@ -230,7 +232,7 @@ impl FaceLandmark68Net {
                 None => (0, 0, width, height),
                 Some(face) => face.pixel_region(width, height).ok_or(LandmarksError::FaceOutsideImage { face, width, height })?,
             };
-            let prepared = prepare_input(&*image.view(x, y, w, h), size);
+            let prepared = prepare(&*image.view(x, y, w, h), size, Placement::Centred, Normalize::MeanDivide { mean: MEAN_RGB, divisor: 255.0 });
             data.extend_from_slice(&prepared.data);
             placements.push((prepared.frame, x, y));
         }

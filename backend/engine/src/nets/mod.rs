@@ -4,6 +4,7 @@
 //! `scripts/fetch-models.sh` (pinned version, checked sha256) into `models/face-api/`.
 
 pub mod landmark68;
+pub mod input;
 pub mod layers;
 pub mod ssd;
 pub mod recognition;

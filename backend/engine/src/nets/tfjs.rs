@@ -120,7 +120,7 @@ impl TfjsWeights {
     }
 
     /// Fails if any tensor was not used: the file has parts the network does not know.
-    pub fn finish(self) -> Result<(), WeightsError> {
+    pub fn finish(&self) -> Result<(), WeightsError> {
         if self.tensors.is_empty() {
             return Ok(());
         }

@@ -5,10 +5,9 @@
 //! Weights: `face_recognition_model` from `@vladmandic/face-api` (TF.js manifest).
 
 mod blocks;
-mod input;
 
 use self::blocks::{BLOCKS, ResidualBlock, STEM, valid_out};
-use self::input::{Normalization, face_input};
+use crate::nets::input::{prepare, Normalize, Placement};
 use crate::nets::tfjs::{TfjsWeights, WeightsError};
 use burn::config::Config;
 use burn::module::{Module, Param};
@@ -66,8 +65,8 @@ impl FaceRecognitionNetConfig {
         FaceRecognitionNet { stem, blocks, fc, config: self.clone() }
     }
 
-    fn normalization(&self) -> Normalization {
-        Normalization { mean_rgb: self.mean_rgb, divisor: self.divisor }
+    fn normalization(&self) -> Normalize {
+        Normalize::MeanDivide { mean: self.mean_rgb, divisor: self.divisor }
     }
 }
 
@@ -107,7 +106,7 @@ impl FaceRecognitionNet {
         let fc = weights.take("fc", &[FEATURES, DESCRIPTOR_LEN])?;
         let fc = Linear { weight: Param::from_tensor(crate::nets::layers::tensor(fc, [FEATURES, DESCRIPTOR_LEN], device)), bias: None };
         let net = FaceRecognitionNet { stem, blocks, fc, config };
-        finish(weights)?;
+        weights.finish()?;
         Ok(net)
     }
 
@@ -137,7 +136,7 @@ impl FaceRecognitionNet {
             return Vec::new();
         }
         let norm = self.config.normalization();
-        let data: Vec<f32> = faces.iter().flat_map(|f| face_input(f, INPUT_SIZE, norm)).collect();
+        let data: Vec<f32> = faces.iter().flat_map(|f| prepare(f, INPUT_SIZE, Placement::Centred, norm).data).collect();
         let device = self.fc.weight.val().device();
         let input = Tensor::from_data(TensorData::new(data, [faces.len(), 3, INPUT_SIZE, INPUT_SIZE]), &device);
         let out = self.forward(input).into_data().try_to_vec::<f32>().expect("descriptors are f32");
@@ -147,16 +146,6 @@ impl FaceRecognitionNet {
     }
 }
 
-/// [`TfjsWeights::finish`] for a borrowed set (`finish` consumes it): fails if any tensor
-/// was not used.
-fn finish(weights: &TfjsWeights) -> Result<(), WeightsError> {
-    let left: Vec<&str> = weights.remaining().collect();
-    if left.is_empty() {
-        return Ok(());
-    }
-    let shown = left.iter().take(8).copied().collect::<Vec<_>>().join(", ");
-    Err(WeightsError::Mismatch(format!("{} tensors are not used by FaceRecognitionNet: {shown}", left.len())))
-}
 
 #[cfg(test)]
 mod tests;

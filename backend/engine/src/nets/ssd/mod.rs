@@ -7,7 +7,6 @@
 //! IoU 0.5) keeps the best boxes, which are mapped back to the pixels of the image.
 
 pub mod anchors;
-pub mod input;
 pub mod mobilenet;
 pub mod nms;
 pub mod predictor;
@@ -15,7 +14,13 @@ pub mod predictor;
 mod tests;
 
 use crate::geometry::{Detection, Point, Rect};
+use crate::nets::input::{prepare, NetInput, Normalize, Placement};
 use crate::nets::layers::tensor;
+
+/// The factor face-api.js multiplies pixel values by (the f32 nearest to 2 / 255, stored in the
+/// weights as `Preprocessor/mul/x`); 1 is subtracted afterwards, giving `[-1, 1]`.
+#[allow(clippy::excessive_precision)]
+pub const PIXEL_SCALE: f32 = 0.007_843_137_718_737_125;
 use crate::nets::tfjs::{TfjsWeights, WeightsError};
 use anchors::{anchor_count, decode, feature_maps, NormBox, FEATURE_MAPS};
 use burn::config::Config;
@@ -110,7 +115,7 @@ impl SsdMobilenetV1 {
         let anchors = tensor(weights.take("Output/extra_dim", &[1, n, 4])?, [n, 4], device);
 
         expect_constant(weights, "Preprocessor/ResizeImage/size", &[2], &[size as f32; 2])?;
-        expect_constant(weights, "Preprocessor/mul/x", &[], &[input::PIXEL_SCALE])?;
+        expect_constant(weights, "Preprocessor/mul/x", &[], &[PIXEL_SCALE])?;
         expect_constant(weights, "Preprocessor/sub/y", &[], &[1.0])?;
         for (i, map) in feature_maps(size).iter().enumerate() {
             expect_constant(weights, &format!("Prediction/BoxPredictor_{i}/stack_1/1"), &[], &[map.anchors() as f32])?;
@@ -119,9 +124,7 @@ impl SsdMobilenetV1 {
         for (name, shape) in GRAPH_PLUMBING {
             weights.take(name, shape)?;
         }
-        if let Some(left) = weights.remaining().next() {
-            return Err(WeightsError::Mismatch(format!("tensor {left} is not used by SsdMobilenetV1")));
-        }
+        weights.finish()?;
         Ok(SsdMobilenetV1 { backbone, head, anchors: Param::from_tensor(anchors).set_require_grad(false), input_size: size })
     }
 
@@ -130,7 +133,7 @@ impl SsdMobilenetV1 {
         self.input_size
     }
 
-    /// Raw predictions for a batch of prepared images (see [`input::prepare`]).
+    /// Raw predictions for a batch of prepared images (see [`crate::nets::input::prepare`]).
     ///
     /// # Shapes
     /// - input: `[batch, 3, 512, 512]`, RGB in `[-1, 1]`
@@ -158,8 +161,9 @@ impl SsdMobilenetV1 {
         }
         let device = self.anchors.val().device();
         let s = self.input_size;
-        let prepared: Vec<input::SquareInput> = images.iter().map(|img| input::prepare(img, s)).collect();
-        let data: Vec<f32> = prepared.iter().flat_map(|p| p.chw.iter().copied()).collect();
+        let norm = Normalize::ScaleShift { scale: PIXEL_SCALE, shift: -1.0 };
+        let prepared: Vec<NetInput> = images.iter().map(|img| prepare(*img, s, Placement::TopLeft, norm)).collect();
+        let data: Vec<f32> = prepared.iter().flat_map(|p| p.data.iter().copied()).collect();
         let x = Tensor::<4>::from_data(TensorData::new(data, [images.len(), 3, s, s]), &device);
         let out = self.forward(x);
         let encodings = to_vec(out.box_encodings);
@@ -184,7 +188,7 @@ impl SsdMobilenetV1 {
                 let rects: Vec<Rect> = boxes.iter().map(|&[y0, x0, y1, x1]| Rect::from_corners(Point::new(x0, y0), Point::new(x1, y1))).collect();
                 non_max_suppression(&rects, scores, &nms)
                     .into_iter()
-                    .map(|i| Detection { rect: to_pixels(boxes[i], p.side, img.width(), img.height()), score: scores[i] })
+                    .map(|i| Detection { rect: to_pixels(boxes[i], p.frame.side as f32, img.width(), img.height()), score: scores[i] })
                     .collect()
             })
             .collect()
