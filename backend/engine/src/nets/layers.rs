@@ -70,19 +70,7 @@ pub fn conv2d(
     let f = w.take(filter, &[kh, kw, cin, cout])?;
     let data = hwio_to_oihw(&f.data, [kh, kw, cin, cout]);
     let weight = Tensor::from_data(TensorData::new(data, [cout, cin, kh, kw]), device);
-    let bias = match bias {
-        Some(name) => Some(Param::from_tensor(tensor(w.take(name, &[cout])?, [cout], device))),
-        None => None,
-    };
-    Ok(Conv2d {
-        weight: Param::from_tensor(weight),
-        bias,
-        stride: [stride, stride],
-        kernel_size: [kh, kw],
-        dilation: [1, 1],
-        groups: 1,
-        padding: padding.burn([kh, kw], [stride, stride]),
-    })
+    assemble(w, weight, bias, 1, stride, padding, device)
 }
 
 /// A depthwise convolution from a `[h, w, channels, 1]` filter.
@@ -99,8 +87,22 @@ pub fn depthwise_conv2d(
     // [h, w, c, 1] -> [c, 1, h, w]
     let data = hwio_to_oihw(&f.data, [kh, kw, 1, channels]);
     let weight = Tensor::from_data(TensorData::new(data, [channels, 1, kh, kw]), device);
+    assemble(w, weight, bias, channels, stride, padding, device)
+}
+
+/// A Conv2d around an OIHW `weight`, with the bias named `bias` (one value per output channel).
+fn assemble(
+    w: &mut TfjsWeights,
+    weight: Tensor<4>,
+    bias: Option<&str>,
+    groups: usize,
+    stride: usize,
+    padding: TfPadding,
+    device: &Device,
+) -> Result<Conv2d, WeightsError> {
+    let [cout, _, kh, kw] = weight.dims();
     let bias = match bias {
-        Some(name) => Some(Param::from_tensor(tensor(w.take(name, &[channels])?, [channels], device))),
+        Some(name) => Some(Param::from_tensor(tensor(w.take(name, &[cout])?, [cout], device))),
         None => None,
     };
     Ok(Conv2d {
@@ -109,7 +111,7 @@ pub fn depthwise_conv2d(
         stride: [stride, stride],
         kernel_size: [kh, kw],
         dilation: [1, 1],
-        groups: channels,
+        groups,
         padding: padding.burn([kh, kw], [stride, stride]),
     })
 }
