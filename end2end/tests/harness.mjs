@@ -70,10 +70,9 @@ export async function launchBrowser() {
   });
 }
 
-/** Waits until the page's WASM has hydrated it (the bundle sets no flag, so look for its effect). */
+/** Waits until the page's WASM has hydrated it (the bundle marks `<body data-hydrated>`). */
 export async function waitHydrated(page) {
-  await page.waitForFunction(() => performance.getEntriesByType('resource').some((r) => r.name.endsWith('.wasm')), null, { timeout: 20_000 });
-  await page.waitForLoadState('networkidle');
+  await page.locator('body[data-hydrated]').waitFor({ state: 'attached', timeout: 20_000 });
 }
 
 export async function login(page, base, username, password) {
