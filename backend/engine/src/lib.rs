@@ -3,8 +3,9 @@
 //! Architecture invariant: the engine never imports web or storage crates (axum, leptos,
 //! tokio, sqlx); the server calls it from worker threads.
 
+pub mod align;
+pub mod analyze;
 pub mod device;
 pub mod geometry;
 pub mod media;
 pub mod nets;
-pub mod analyze;
