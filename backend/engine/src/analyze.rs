@@ -102,9 +102,7 @@ mod tests {
     use super::*;
     use crate::device::ComputeDevice;
 
-    fn conformance(rel: &str) -> std::path::PathBuf {
-        std::path::PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared/data/conformance")).join(rel)
-    }
+    use crate::media::testdata::conformance;
 
     #[test]
     fn descriptor_box_is_placed_by_eyes_and_mouth() {

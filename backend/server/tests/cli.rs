@@ -1,11 +1,10 @@
 //! The `doppel` command line, run as a user runs it.
 
+mod common;
+
+use common::shared_data as shared;
 use std::path::PathBuf;
 use std::process::Command;
-
-fn shared(rel: &str) -> PathBuf {
-    PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared/data")).join(rel)
-}
 
 fn models() -> PathBuf {
     std::env::var_os("DOPPEL_MODELS_DIR")

@@ -46,6 +46,11 @@ pub(crate) mod testdata {
         root().join("images").join(name)
     }
 
+    /// A file of `shared/data/conformance` (face-api.js' reference inputs and outputs).
+    pub(crate) fn conformance(rel: &str) -> PathBuf {
+        root().join("conformance").join(rel)
+    }
+
     /// A fresh path in the temporary folder for a file a test writes; removed on drop.
     pub(crate) struct TempFile(pub(crate) PathBuf);
 

@@ -24,9 +24,7 @@ const CASES: [(&str, &str); 3] = [
     ("face_rectangular.png", "faceLandmarkPositionsRect.json"),
 ];
 
-fn conformance(rel: &str) -> PathBuf {
-    crate::media::testdata::root().join("conformance").join(rel)
-}
+use crate::media::testdata::conformance;
 
 fn device() -> Device {
     ComputeDevice::Cpu.to_burn().expect("cpu device")

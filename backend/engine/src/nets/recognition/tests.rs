@@ -7,13 +7,12 @@ use crate::nets::test_models;
 use std::path::{Path, PathBuf};
 
 const MODEL: &str = "face_recognition_model";
-const CONFORMANCE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared/data/conformance");
 /// `(image, expected descriptor)`, as paired in `expected/faceRecognitionNet.test.ts`.
 const CASES: [(&str, &str); 3] =
     [("face1.png", "faceDescriptor1.json"), ("face2.png", "faceDescriptor2.json"), ("face_rectangular.png", "faceDescriptorRect.json")];
 
 fn conformance() -> PathBuf {
-    std::env::var_os("DOPPEL_CONFORMANCE_DIR").map(PathBuf::from).unwrap_or_else(|| PathBuf::from(CONFORMANCE))
+    crate::media::testdata::conformance("")
 }
 
 fn device() -> Device {

@@ -3,7 +3,6 @@
 use super::*;
 use crate::device::ComputeDevice;
 use crate::nets::test_models;
-use std::path::Path;
 use std::sync::OnceLock;
 use std::time::Instant;
 
@@ -21,8 +20,10 @@ fn detector() -> &'static SsdMobilenetV1 {
     })
 }
 
-fn rgb(path: &str) -> RgbImage {
-    image::open(Path::new(path)).unwrap_or_else(|e| panic!("{path}: {e}")).to_rgb8()
+/// An image of `shared/data`, by its path there.
+fn rgb(rel: &str) -> RgbImage {
+    let path = crate::media::testdata::root().join(rel);
+    image::open(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display())).to_rgb8()
 }
 
 fn timed_detect(name: &str, image: &RgbImage, options: &DetectOptions) -> Vec<Detection> {
@@ -62,7 +63,7 @@ fn deviation(got: &Rect, want: &Rect) -> f32 {
 fn ssd_conformance_faces_jpg() {
     // face-api.js' ssdMobilenetv1.locateFaces tests: minConfidence 0.5 finds 6 faces with these
     // scores (box tolerance 5 px, score 0.05); minConfidence 0.7 finds 4 (box tolerance 4 px).
-    let image = rgb("/work/shared/data/conformance/images/faces.jpg");
+    let image = rgb("conformance/images/faces.jpg");
     let found = timed_detect("faces.jpg", &image, &DetectOptions { min_confidence: 0.5, ..DetectOptions::default() });
     let expected_scores = [0.54, 0.81, 0.97, 0.88, 0.84, 0.61];
     let expected = by_origin_distance(EXPECTED.to_vec(), |r| *r);
@@ -89,7 +90,7 @@ fn ssd_conformance_faces_jpg() {
 fn ssd_dogs_give_the_one_dog_face_face_api_reports() {
     // face-api.js itself finds one "face" (the bottom-right dog, 0.79) at the default 0.5; none
     // above 0.8.
-    let dogs = rgb("/work/shared/data/images/dogs.jpg");
+    let dogs = rgb("images/dogs.jpg");
     let found = timed_detect("dogs.jpg", &dogs, &DetectOptions::default());
     assert_eq!(found.len(), 1, "{found:?}");
     assert!((found[0].score - 0.7922).abs() < 1e-3 && found[0].rect.x > 450.0 && found[0].rect.y > 450.0, "{found:?}");
@@ -101,7 +102,7 @@ fn ssd_dogs_give_the_one_dog_face_face_api_reports() {
 /// decodes: `locateFaces(tf.tensor3d(rgb), { minConfidence: 0.5 })`, boxes as `[x, y, w, h]`.
 const FACE_API_RUNS: [(&str, &[(f32, [f32; 4])]); 3] = [
     (
-        "/work/shared/data/conformance/images/faces.jpg",
+        "conformance/images/faces.jpg",
         &[
             (0.97433, [50.279, 255.658, 100.401, 129.451]),
             (0.88269, [261.188, 226.004, 74.651, 117.813]),
@@ -111,8 +112,8 @@ const FACE_API_RUNS: [(&str, &[(f32, [f32; 4])]); 3] = [
             (0.5186, [86.667, 15.313, 75.217, 129.687]),
         ],
     ),
-    ("/work/shared/data/images/dogs.jpg", &[(0.79224, [485.768, 536.645, 318.421, 320.97])]),
-    ("/work/shared/data/images/two_people.jpg", &[(0.91126, [793.219, 37.224, 139.407, 209.345]), (0.76647, [235.503, 21.752, 142.939, 193.108])]),
+    ("images/dogs.jpg", &[(0.79224, [485.768, 536.645, 318.421, 320.97])]),
+    ("images/two_people.jpg", &[(0.91126, [793.219, 37.224, 139.407, 209.345]), (0.76647, [235.503, 21.752, 142.939, 193.108])]),
 ];
 
 #[test]
@@ -142,7 +143,7 @@ fn ssd_matches_face_api_run_on_the_same_pixels() {
 
 #[test]
 fn ssd_rgba_png_works() {
-    let image = image::open("/work/shared/data/images/32bit.png").expect("32bit.png");
+    let image = image::open(crate::media::testdata::image("32bit.png")).expect("32bit.png");
     assert!(image.color().has_alpha(), "the fixture is RGBA");
     let found = timed_detect("32bit.png", &image.to_rgb8(), &DetectOptions::default());
     assert_eq!(found.len(), 1, "{found:?}");
@@ -151,7 +152,7 @@ fn ssd_rgba_png_works() {
 
 #[test]
 fn ssd_two_people_and_batching() {
-    let people = rgb("/work/shared/data/images/two_people.jpg");
+    let people = rgb("images/two_people.jpg");
     let found = timed_detect("two_people.jpg", &people, &DetectOptions::default());
     assert_eq!(found.len(), 2, "{found:?}");
     // The same image in a batch with another (of another size) gives the same faces.
