@@ -30,9 +30,8 @@ WASM_PROFILE="${DOPPEL_WASM_PROFILE:-wasm-release}"
 SITE_DIR="$ROOT/site"
 mkdir -p "$CACHE"
 
-# Leptos reads this at COMPILE time (server and front end alike): the server's
-# hydration script then loads /pkg/doppel.js and /pkg/doppel.wasm.
-export LEPTOS_OUTPUT_NAME=doppel
+# LEPTOS_OUTPUT_NAME=doppel, which Leptos reads at compile time to name the bundle, is set
+# for every cargo invocation by .cargo/config.toml.
 
 # wasm-opt (binaryen) features used by current rustc's wasm32 output.
 WASM_OPT_FEATURES=(--enable-bulk-memory --enable-nontrapping-float-to-int
