@@ -25,7 +25,7 @@ pub const MIN_PASSWORD_CHARS_HINT: &str = "At least 8 characters.";
 
 /// Upload endpoint: `POST` the raw file bytes, `?name=` carries the file name (a label only).
 pub fn upload_url(project: i64, name: &str) -> String {
-    format!("/api/projects/{project}/media?name={}", js_encode(name))
+    format!("/api/projects/{project}/media?name={}", percent_encoding::utf8_percent_encode(name, QUERY_VALUE))
 }
 
 pub fn media_file_url(project: i64, media: i64) -> String {
@@ -41,18 +41,9 @@ pub fn project_events_url(project: i64) -> String {
     format!("/api/projects/{project}/events")
 }
 
-/// Percent-encodes everything but unreserved characters (RFC 3986).
-fn js_encode(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for b in s.bytes() {
-        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
-}
+/// Everything but RFC 3986's unreserved characters is percent-encoded in a query value.
+const QUERY_VALUE: &percent_encoding::AsciiSet =
+    &percent_encoding::NON_ALPHANUMERIC.remove(b'-').remove(b'_').remove(b'.').remove(b'~');
 
 #[cfg(test)]
 mod tests {
