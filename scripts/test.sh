@@ -84,7 +84,7 @@ phase site bash "$ROOT/scripts/build-site.sh" --release || SITE_OK=0
 # The native crates; `app` only builds natively with its `ssr` feature.
 # One package set for both commands: the same feature resolution, so the server binary for
 # the browser tests reuses what the tests compiled instead of building a second variant.
-PKGS=(-p doppel-engine -p doppel-store -p doppel -p app --features app/ssr)
+PKGS=(-p doppel-engine -p doppel-fsio -p doppel-store -p doppel -p app --features app/ssr)
 phase cargo-test cargo test "${PKGS[@]}" || true
 
 BIN_OK=1

@@ -7,5 +7,6 @@ pub mod align;
 pub mod analyze;
 pub mod device;
 pub mod geometry;
+pub mod mask;
 pub mod media;
 pub mod nets;

@@ -10,7 +10,6 @@
 //! A user's file name is only ever a label in the database; it never becomes a path.
 
 use crate::StoreError;
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 /// Longest label kept, in bytes (longer names are shortened, keeping the extension).
@@ -101,28 +100,6 @@ pub fn sanitize_label(raw: &str) -> Result<String, StoreError> {
     Ok(format!("{}…{}", &base[..cut], ext))
 }
 
-/// Writes `bytes` to `path` atomically: temp file, fsync, rename; the previous version, if any,
-/// is kept as `<name>.bak`.
-pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    let dir = path.parent().unwrap_or(Path::new("."));
-    std::fs::create_dir_all(dir)?;
-    let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("file");
-    let tmp = dir.join(format!(".{name}.{}.tmp", new_server_name()));
-    {
-        let mut f = std::fs::File::create(&tmp)?;
-        f.write_all(bytes)?;
-        f.sync_all()?;
-    }
-    if path.exists() {
-        std::fs::copy(path, dir.join(format!("{name}.bak")))?;
-    }
-    std::fs::rename(&tmp, path)?;
-    if let Ok(d) = std::fs::File::open(dir) {
-        let _ = d.sync_all();
-    }
-    Ok(())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -163,22 +140,5 @@ mod tests {
         assert!(dirs.media_file(1, "passwd").is_err());
         let name = new_server_name();
         assert_eq!(dirs.media_file(1, &name).unwrap(), PathBuf::from(format!("/data/projects/1/media/{name}")));
-    }
-
-    #[test]
-    fn atomic_write_keeps_a_backup() {
-        let dir = std::env::temp_dir().join(format!("doppel-atomic-{}", new_server_name()));
-        let path = dir.join("store.json");
-        write_atomic(&path, b"one").unwrap();
-        write_atomic(&path, b"two").unwrap();
-        assert_eq!(std::fs::read(&path).unwrap(), b"two");
-        assert_eq!(std::fs::read(dir.join("store.json.bak")).unwrap(), b"one");
-        let leftovers: Vec<_> = std::fs::read_dir(&dir)
-            .unwrap()
-            .filter_map(|e| e.ok())
-            .filter(|e| e.file_name().to_string_lossy().ends_with(".tmp"))
-            .collect();
-        assert!(leftovers.is_empty());
-        std::fs::remove_dir_all(dir).unwrap();
     }
 }

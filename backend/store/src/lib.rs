@@ -13,7 +13,8 @@ mod projects;
 mod users;
 
 pub use error::StoreError;
-pub use files::{new_server_name, sanitize_label, write_atomic, DataDir, MAX_LABEL_BYTES};
+pub use doppel_fsio::write_atomic;
+pub use files::{new_server_name, sanitize_label, DataDir, MAX_LABEL_BYTES};
 pub use jobs::{Job, JobProgress, JobState, LOG_TAIL_LINES};
 pub use media::{Media, MediaState};
 pub use projects::{Member, Project, Role};

@@ -30,6 +30,23 @@ impl Similarity {
         Point::new((a * x + nb * y + tx) as f32, (b * x + a * y + ty) as f32)
     }
 
+    /// Pure scaling about the origin, then a shift.
+    pub fn scale_shift(scale: f64, tx: f64, ty: f64) -> Similarity {
+        Similarity { scale, angle: 0.0, tx, ty }
+    }
+
+    /// This transform followed by `next` (`next.apply(self.apply(p))`).
+    pub fn then(&self, next: &Similarity) -> Similarity {
+        let (s, c) = next.angle.sin_cos();
+        let (a, b) = (next.scale * c, next.scale * s);
+        Similarity {
+            scale: self.scale * next.scale,
+            angle: self.angle + next.angle,
+            tx: a * self.tx - b * self.ty + next.tx,
+            ty: b * self.tx + a * self.ty + next.ty,
+        }
+    }
+
     /// The transform that undoes this one.
     pub fn inverse(&self) -> Similarity {
         let scale = 1.0 / self.scale;
@@ -117,6 +134,15 @@ mod tests {
         for (ds, da, dx, dy) in [(1e-3, 0.0, 0.0, 0.0), (-1e-3, 0.0, 0.0, 0.0), (0.0, 1e-3, 0.0, 0.0), (0.0, -1e-3, 0.0, 0.0), (0.0, 0.0, 1e-2, 0.0), (0.0, 0.0, 0.0, -1e-2)] {
             let other = Similarity { scale: est.scale + ds, angle: est.angle + da, tx: est.tx + dx, ty: est.ty + dy };
             assert!(err(&other) > best, "{other:?} fits better than {est:?}");
+        }
+    }
+
+    #[test]
+    fn then_composes_in_order() {
+        let (t, u) = (Similarity { scale: 2.0, angle: 0.4, tx: 1.0, ty: -3.0 }, Similarity { scale: 0.5, angle: -1.0, tx: 7.0, ty: 2.0 });
+        for p in square() {
+            let want = u.apply(t.apply(p));
+            assert!(t.then(&u).apply(p).distance(want) < 1e-4);
         }
     }
 
