@@ -96,6 +96,27 @@ impl Landmarks68 {
     }
 }
 
+/// Stored as 68 `[x, y]` pairs.
+impl serde::Serialize for Landmarks68 {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_seq(self.0.iter().map(|p| [p.x, p.y]))
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for Landmarks68 {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let pairs = Vec::<[f32; 2]>::deserialize(d)?;
+        let n = pairs.len();
+        let points: [Point; 68] = pairs
+            .into_iter()
+            .map(|[x, y]| Point::new(x, y))
+            .collect::<Vec<_>>()
+            .try_into()
+            .map_err(|_| serde::de::Error::invalid_length(n, &"68 landmarks"))?;
+        Ok(Landmarks68(points))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -106,6 +127,16 @@ mod tests {
         assert_eq!(Rect::new(-10.0, 90.0, 30.0, 30.0).pixel_region(100, 100), Some((0, 90, 20, 10)));
         assert_eq!(Rect::new(120.0, 0.0, 30.0, 30.0).pixel_region(100, 100), None);
         assert_eq!(Rect::new(5.0, 5.0, 0.0, 3.0).pixel_region(100, 100), None);
+    }
+
+    #[test]
+    fn landmarks_round_trip_as_pairs_and_refuse_other_counts() {
+        let lm = Landmarks68(std::array::from_fn(|i| Point::new(i as f32, 0.5)));
+        let json = serde_json::to_string(&lm).unwrap();
+        assert!(json.starts_with("[[0.0,0.5],[1.0,0.5]"));
+        assert_eq!(serde_json::from_str::<Landmarks68>(&json).unwrap(), lm);
+        let err = serde_json::from_str::<Landmarks68>("[[1,2],[3,4]]").unwrap_err();
+        assert!(err.to_string().contains("68 landmarks"), "{err}");
     }
 
     #[test]

@@ -29,6 +29,22 @@ const FEATURES: usize = 256;
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct FaceDescriptor(pub [f32; DESCRIPTOR_LEN]);
 
+/// Stored as a plain array of 128 numbers.
+impl serde::Serialize for FaceDescriptor {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_seq(self.0.iter())
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for FaceDescriptor {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let values = Vec::<f32>::deserialize(d)?;
+        let n = values.len();
+        let array = values.try_into().map_err(|_| serde::de::Error::invalid_length(n, &"a 128-number descriptor"))?;
+        Ok(FaceDescriptor(array))
+    }
+}
+
 impl FaceDescriptor {
     /// Euclidean distance to `other`.
     pub fn distance(&self, other: &FaceDescriptor) -> f32 {

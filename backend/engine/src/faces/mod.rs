@@ -1,0 +1,10 @@
+//! Face sets on disk: face PNGs that describe themselves, and the alignments store of each
+//! source.
+
+pub mod alignments;
+pub mod meta;
+pub mod png;
+
+pub use alignments::{Alignments, AlignmentsError, FrameEntry};
+pub use meta::{face_file_name, sha256_file, ExtractorSettings, FaceEntry, FaceMeta, FrameRef, SourceRef, StoredMask};
+pub use png::{read_face_meta, read_face_png, write_face_png, FacePngError};
