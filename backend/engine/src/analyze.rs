@@ -55,21 +55,96 @@ impl FaceAnalyzer {
 
     /// Every face in `image` with its landmarks and descriptor, best detection first.
     pub fn analyze(&self, image: &RgbImage, options: &DetectOptions) -> Result<Vec<FaceRecord>, AnalyzeError> {
-        let detections = self.detector.detect(image, options);
-        if detections.is_empty() {
-            return Ok(Vec::new());
-        }
-        let inputs: Vec<FaceInput<'_>> = detections.iter().map(|d| FaceInput { image, face: Some(d.rect) }).collect();
-        let landmarks = self.landmarks.detect_landmarks_batch(&inputs)?;
-        let crops: Vec<RgbImage> = landmarks.iter().map(|l| crop(image, &descriptor_box(l))).collect();
-        let descriptors = self.recognition.describe_all(&crops);
-        Ok(detections
+        let options = AnalyzeOptions { detect: *options, ..AnalyzeOptions::default() };
+        Ok(self.analyze_batch(&[image], &options)?.pop().unwrap_or_default())
+    }
+
+    /// [`analyze`](Self::analyze) for several images at once: detection runs as one batch,
+    /// landmarks for all faces of all images as one batch, descriptors as one batch.
+    pub fn analyze_batch(&self, images: &[&RgbImage], options: &AnalyzeOptions) -> Result<Vec<Vec<FaceRecord>>, AnalyzeError> {
+        let found = self.detector.detect_batch(images, &options.detect);
+        // (image, detection) for every face big enough.
+        let faces: Vec<(usize, Detection)> = found
             .into_iter()
-            .zip(landmarks)
-            .zip(descriptors)
-            .map(|((detection, landmarks), descriptor)| FaceRecord { detection, landmarks, descriptor })
+            .enumerate()
+            .flat_map(|(i, dets)| dets.into_iter().map(move |d| (i, d)))
+            .filter(|(_, d)| d.rect.width.max(d.rect.height) >= options.min_size as f32)
+            .collect();
+        let boxes: Vec<(&RgbImage, Rect)> = faces.iter().map(|&(i, d)| (images[i], d.rect)).collect();
+        let landmarks = self.landmarks_refeed(&boxes, options.re_feed)?;
+        let crops: Vec<RgbImage> = faces.iter().zip(&landmarks).map(|(&(i, _), l)| crop(images[i], &descriptor_box(l))).collect();
+        let descriptors = self.recognition.describe_all(&crops);
+        let mut out: Vec<Vec<FaceRecord>> = vec![Vec::new(); images.len()];
+        for (((i, detection), landmarks), descriptor) in faces.into_iter().zip(landmarks).zip(descriptors) {
+            out[i].push(FaceRecord { detection, landmarks, descriptor });
+        }
+        Ok(out)
+    }
+
+    /// The descriptor of an image that is already an aligned face chip.
+    pub fn describe_chip(&self, chip: &RgbImage) -> FaceDescriptor {
+        self.recognition.describe(chip)
+    }
+
+    /// Landmarks of each face box, averaged over `re_feed` runs on slightly moved and scaled
+    /// copies of the box (the first is the box itself), all in one network batch. Averaging
+    /// cancels part of the aligner's sensitivity to where the detector put the box, which is
+    /// what makes landmarks jitter from frame to frame.
+    pub fn landmarks_refeed(&self, boxes: &[(&RgbImage, Rect)], re_feed: u32) -> Result<Vec<Landmarks68>, AnalyzeError> {
+        let n = re_feed.max(1) as usize;
+        let mut inputs = Vec::with_capacity(boxes.len() * n);
+        for &(image, rect) in boxes {
+            for k in 0..n {
+                inputs.push(FaceInput { image, face: Some(jittered(rect, k)) });
+            }
+        }
+        let all = self.landmarks.detect_landmarks_batch(&inputs)?;
+        Ok(all
+            .chunks(n)
+            .map(|runs| {
+                Landmarks68(std::array::from_fn(|p| {
+                    let (x, y) = runs.iter().fold((0.0, 0.0), |(x, y), l| (x + l.points()[p].x, y + l.points()[p].y));
+                    Point::new(x / n as f32, y / n as f32)
+                }))
+            })
             .collect())
     }
+}
+
+/// Options of [`FaceAnalyzer::analyze_batch`].
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct AnalyzeOptions {
+    pub detect: DetectOptions,
+    /// Faces whose box is smaller than this many pixels (longer side) are ignored.
+    pub min_size: u32,
+    /// Landmark runs per face, averaged (1 = no re-feed).
+    pub re_feed: u32,
+}
+
+impl Default for AnalyzeOptions {
+    fn default() -> AnalyzeOptions {
+        AnalyzeOptions { detect: DetectOptions::default(), min_size: 0, re_feed: 1 }
+    }
+}
+
+/// How far re-feed moves the box: up to this fraction of its size, across, down and in scale.
+const JITTER: f32 = 0.05;
+
+/// The `k`-th re-feed box: `k = 0` is `rect`; then shifts and scalings within [`JITTER`],
+/// spread evenly (a fixed pattern, so results are reproducible).
+fn jittered(rect: Rect, k: usize) -> Rect {
+    if k == 0 {
+        return rect;
+    }
+    // Low-discrepancy offsets in [-1, 1] (additive recurrences with irrational steps).
+    let frac = |v: f32| v - v.floor();
+    let kf = k as f32;
+    let (u, v, w) = (frac(kf * 0.618_034) * 2.0 - 1.0, frac(kf * 0.754_878) * 2.0 - 1.0, frac(kf * 0.569_840) * 2.0 - 1.0);
+    let scale = 1.0 + JITTER * w;
+    let (width, height) = (rect.width * scale, rect.height * scale);
+    let cx = rect.x + rect.width / 2.0 + JITTER * u * rect.width;
+    let cy = rect.y + rect.height / 2.0 + JITTER * v * rect.height;
+    Rect::new(cx - width / 2.0, cy - height / 2.0, width, height)
 }
 
 /// The square a descriptor is computed from, placed by the eye and mouth centres.
@@ -103,6 +178,18 @@ mod tests {
     use crate::device::ComputeDevice;
 
     use crate::media::testdata::conformance;
+
+    #[test]
+    fn refeed_boxes_stay_near_the_original_and_differ() {
+        let r = Rect::new(100.0, 50.0, 200.0, 220.0);
+        assert_eq!(jittered(r, 0), r);
+        let boxes: Vec<Rect> = (1..8).map(|k| jittered(r, k)).collect();
+        for b in &boxes {
+            assert!(b.iou(&r) > 0.75, "{b:?}");
+            assert!(b.iou(&r) < 0.999, "{b:?} is not moved");
+        }
+        assert!(boxes.windows(2).all(|w| w[0] != w[1]));
+    }
 
     #[test]
     fn descriptor_box_is_placed_by_eyes_and_mouth() {

@@ -8,6 +8,7 @@ pub mod analyze;
 pub mod device;
 pub mod faces;
 pub mod geometry;
+pub mod identity;
 pub mod mask;
 pub mod media;
 pub mod nets;
