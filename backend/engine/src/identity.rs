@@ -45,7 +45,7 @@ impl IdentityFilter {
     /// A filter from reference photos: the largest face in each. Fails if a photo cannot be
     /// read or shows no face.
     pub fn from_images(analyzer: &FaceAnalyzer, wanted: &[PathBuf], unwanted: &[PathBuf], threshold: f32) -> Result<IdentityFilter, FilterError> {
-        if !(threshold > 0.0) {
+        if threshold.is_nan() || threshold <= 0.0 {
             return Err(FilterError::Threshold(threshold));
         }
         let describe = |paths: &[PathBuf]| paths.iter().map(|p| reference_descriptor(analyzer, p)).collect::<Result<Vec<_>, _>>();

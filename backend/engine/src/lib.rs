@@ -6,6 +6,7 @@
 pub mod align;
 pub mod analyze;
 pub mod device;
+pub mod extract;
 pub mod faces;
 pub mod geometry;
 pub mod identity;

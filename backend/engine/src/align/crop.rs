@@ -78,6 +78,18 @@ impl AlignedFace {
         Some(AlignedFace { size, frame, to_crop })
     }
 
+    /// How far the face's shape is from the mean face: the root-mean-square distance of the
+    /// inner landmarks from their mean-face positions after alignment, in unit-face widths.
+    /// Real faces of any pose score low; the landmarks the aligner invents for something
+    /// that is not a face score high.
+    pub fn fit_error(landmarks: &Landmarks68) -> Option<f32> {
+        let mean = mean_face();
+        let (src, dst) = (&landmarks.points()[ALIGN_POINTS], &mean.points()[ALIGN_POINTS]);
+        let t = estimate_similarity(src, dst)?;
+        let sum: f32 = src.iter().zip(dst).map(|(p, q)| t.apply(*p).distance(*q).powi(2)).sum();
+        Some((sum / src.len() as f32).sqrt())
+    }
+
     /// Crop pixels -> image pixels.
     pub fn to_image(&self) -> Similarity {
         self.to_crop.inverse()

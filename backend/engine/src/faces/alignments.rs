@@ -38,6 +38,9 @@ pub enum AlignmentsError {
 pub struct FrameEntry {
     /// Seconds from the start of the stream.
     pub time: f64,
+    /// The image's file name, when the source is a folder of images.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
     /// Faces kept, in face-index order; empty when the frame has none.
     pub faces: Vec<FaceEntry>,
 }
@@ -128,9 +131,9 @@ mod tests {
                 every_n: 1,
             },
         );
-        a.frames.insert(0, FrameEntry { time: 0.0, faces: vec![sample_entry(0)] });
-        a.frames.insert(1, FrameEntry { time: 0.033, faces: vec![] });
-        a.frames.insert(2, FrameEntry { time: 0.066, faces: vec![sample_entry(0), sample_entry(1)] });
+        a.frames.insert(0, FrameEntry { time: 0.0, name: None, faces: vec![sample_entry(0)] });
+        a.frames.insert(1, FrameEntry { time: 0.033, name: None, faces: vec![] });
+        a.frames.insert(2, FrameEntry { time: 0.066, name: Some("x.png".into()), faces: vec![sample_entry(0), sample_entry(1)] });
         a
     }
 

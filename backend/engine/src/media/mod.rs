@@ -1,9 +1,11 @@
-//! Media files: what they hold ([`probe`]) and what they look like ([`thumbnail`]).
+//! Media files: what they hold ([`probe`]), what they look like ([`thumbnail`]) and every
+//! frame they show ([`FrameReader`]).
 //!
 //! Everything goes through FFmpeg (ffmpeg-next), for videos and still images alike, so a
 //! file is judged the same way here as when frames are later extracted from it.
 
 mod error;
+mod frames;
 mod log;
 mod probe;
 mod rotation;
@@ -11,6 +13,7 @@ mod source;
 mod thumbnail;
 
 pub use error::{Damage, MediaError};
+pub use frames::{Frame, FrameReader};
 pub use probe::{probe, MediaFacts, MediaKind};
 pub use thumbnail::thumbnail;
 

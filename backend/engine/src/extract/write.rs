@@ -1,0 +1,119 @@
+//! Stage 3 of extraction: align, crop, mask, encode and write each face, and keep the
+//! alignments store up to date (saved every few seconds, so a crash loses little).
+
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::Receiver;
+use std::time::{Duration, Instant};
+
+use super::pipeline::Analyzed;
+use super::{ExtractError, ExtractOptions, Observer, Progress, Report};
+use crate::align::AlignedFace;
+use crate::analyze::FaceRecord;
+use crate::faces::{face_file_name, write_face_png, Alignments, FaceEntry, FaceMeta, FrameEntry, FrameRef, SourceRef, StoredMask};
+use crate::mask::{landmark_mask, MaskKind};
+use crate::media::Frame;
+
+/// Longest time between two saves of the alignments store.
+const SAVE_EVERY: Duration = Duration::from_secs(5);
+
+pub(super) struct FaceWriter<'a> {
+    options: &'a ExtractOptions,
+    stem: String,
+    source: SourceRef,
+    store: Alignments,
+    store_path: PathBuf,
+    progress: Progress,
+    started: Instant,
+    seconds: f64,
+}
+
+impl<'a> FaceWriter<'a> {
+    #[allow(clippy::too_many_arguments)]
+    pub(super) fn new(options: &'a ExtractOptions, stem: &str, source: SourceRef, store: Alignments, store_path: PathBuf, total: Option<u64>, resumed: u64, started: Instant) -> Self {
+        let progress = Progress { frames_total: total, frames_resumed: resumed, ..Progress::default() };
+        FaceWriter { options, stem: stem.into(), source, store, store_path, progress, started, seconds: 0.0 }
+    }
+
+    pub(super) fn run(mut self, rx: Receiver<Analyzed>, observer: &mut dyn Observer, stop: &AtomicBool) -> Result<Report, ExtractError> {
+        let mut last_save = Instant::now();
+        let mut damage = None;
+        let mut stopped = false;
+        for message in rx.iter() {
+            match message {
+                Analyzed::Frame { frame, name, faces, filtered } => {
+                    let t = Instant::now();
+                    let written = self.write_frame(&frame, name, &faces, observer);
+                    self.seconds += t.elapsed().as_secs_f64();
+                    if let Err(err) = written {
+                        stop.store(true, Ordering::Relaxed);
+                        self.save()?;
+                        return Err(err);
+                    }
+                    self.progress.frames_done += 1;
+                    self.progress.faces_filtered += filtered;
+                }
+                Analyzed::End { corrupt, damage: d } => {
+                    self.progress.frames_corrupt = corrupt;
+                    damage = d;
+                }
+            }
+            self.progress.seconds = self.started.elapsed().as_secs_f64();
+            observer.progress(&self.progress);
+            if last_save.elapsed() >= SAVE_EVERY {
+                self.save()?;
+                last_save = Instant::now();
+            }
+            if observer.should_stop() {
+                // Frames still in the queues are dropped; they were not recorded, so a
+                // resumed run looks at them again.
+                stopped = true;
+                stop.store(true, Ordering::Relaxed);
+                break;
+            }
+        }
+        self.save()?;
+        let frames_with_faces = self.store.frames.values().filter(|f| !f.faces.is_empty()).count() as u64;
+        Ok(Report {
+            faces_total: self.store.face_count() as u64,
+            frames_with_faces,
+            progress: self.progress,
+            alignments: self.store_path,
+            stopped,
+            damage,
+            stage_seconds: [0.0, 0.0, self.seconds],
+        })
+    }
+
+    fn save(&self) -> Result<(), ExtractError> {
+        self.store.save(&self.store_path).map_err(|source| ExtractError::Alignments { path: self.store_path.clone(), source })
+    }
+
+    /// Writes the faces of one frame, then records the frame in the store (in that order: a
+    /// crash in between only means the faces are written again on resume).
+    fn write_frame(&mut self, frame: &Frame, name: Option<String>, faces: &[FaceRecord], observer: &mut dyn Observer) -> Result<(), ExtractError> {
+        let mut entries = Vec::with_capacity(faces.len());
+        for face in faces {
+            // Degenerate landmarks (all on one point) cannot be aligned: skip the face.
+            let Some(aligned) = AlignedFace::new(&face.landmarks, self.options.size, self.options.frame) else { continue };
+            let face_index = entries.len() as u32;
+            let crop = aligned.crop(&frame.image);
+            let in_crop = aligned.landmarks_in_crop(&face.landmarks);
+            let masks = MaskKind::FROM_LANDMARKS
+                .iter()
+                .filter_map(|&kind| landmark_mask(kind, &in_crop, self.options.size, self.options.mask_size))
+                .map(|m| StoredMask::encode(&m))
+                .collect();
+            let file = face_file_name(&self.stem, frame.index, face_index);
+            let entry = FaceEntry { face_index, detection: face.detection, landmarks: face.landmarks, aligned, masks, identity: Some(face.descriptor), file: None };
+            let meta = FaceMeta::new(self.source.clone(), FrameRef { index: frame.index, time: frame.time }, entry.clone(), self.store.extractor.clone());
+            let path = self.options.output.join(&file);
+            write_face_png(&path, &crop, &meta).map_err(|source| ExtractError::FacePng { path: path.clone(), source })?;
+            observer.face_written(&path);
+            self.progress.faces_written += 1;
+            entries.push(FaceEntry { file: Some(file), ..entry });
+        }
+        self.store.frames.insert(frame.index, FrameEntry { time: frame.time, name, faces: entries });
+        Ok(())
+    }
+}
