@@ -49,6 +49,7 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("/login") view=routes::login::LoginPage ssr=SsrMode::Async/>
                     <Route path=path!("/setup") view=routes::setup::SetupPage ssr=SsrMode::Async/>
                     <Route path=path!("/projects/:id") view=routes::project::ProjectPage ssr=SsrMode::Async/>
+                    <Route path=path!("/projects/:id/facesets/:set") view=routes::face_set::FaceSetPage ssr=SsrMode::Async/>
                     <Route path=path!("/account") view=routes::account::AccountPage ssr=SsrMode::Async/>
                     <Route path=path!("/admin") view=routes::admin::AdminPage ssr=SsrMode::Async/>
                 </Routes>

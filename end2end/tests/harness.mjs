@@ -31,7 +31,10 @@ export async function startServer({ maxUpload } = {}) {
   const dataDir = mkdtempSync(join(tmpdir(), 'doppel-e2e-'));
   const args = ['serve', '--port', String(port), '--data-dir', dataDir, '--site-dir', site];
   if (maxUpload) args.push('--max-upload', String(maxUpload));
-  const child = spawn(bin, args, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, DOPPEL_LOG: 'warn' } });
+  // The face networks of the checkout, unless told otherwise (the server runs in end2end/).
+  const models = process.env.DOPPEL_MODELS_DIR ?? join(ROOT, 'models');
+  const env = { ...process.env, DOPPEL_LOG: 'warn', DOPPEL_MODELS_DIR: models };
+  const child = spawn(bin, args, { stdio: ['ignore', 'pipe', 'pipe'], env });
   let output = '';
   const setupLink = await new Promise((ok, fail) => {
     const timer = setTimeout(() => fail(new Error(`no setup link within 30 s:\n${output}`)), 30_000);
@@ -73,6 +76,29 @@ export async function launchBrowser() {
 /** Waits until the page's WASM has hydrated it (the bundle marks `<body data-hydrated>`). */
 export async function waitHydrated(page) {
   await page.locator('body[data-hydrated]').waitFor({ state: 'attached', timeout: 20_000 });
+}
+
+/** Creates the first admin through the setup link (in its own page). */
+export async function setupAdmin(browser, server, username = 'admin', password = 'admin password') {
+  const page = await browser.newPage();
+  await page.goto(server.setupLink);
+  await waitHydrated(page);
+  await page.fill('input[name=username]', username);
+  await page.fill('input[name=password]', password);
+  await Promise.all([page.waitForURL(`${server.base}/`), page.click('button:has-text("Create admin")')]);
+  await page.close();
+}
+
+/** Calls a server function from the page, as its forms do; returns the HTTP status. */
+export async function callServerFn(page, endpoint, fields) {
+  return page.evaluate(async ([endpoint, fields]) => {
+    const r = await fetch(`/api/${endpoint}`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded', accept: 'application/json' },
+      body: new URLSearchParams(fields).toString(),
+    });
+    return r.status;
+  }, [endpoint, fields]);
 }
 
 export async function login(page, base, username, password) {

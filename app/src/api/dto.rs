@@ -147,9 +147,94 @@ pub struct JobDto {
     pub eta_secs: Option<f64>,
     pub log_tail: String,
     pub error: Option<String>,
+    /// The job's last word on its work, e.g. "12 faces in 12 frames (12 written now)".
+    #[serde(default)]
+    pub message: Option<String>,
     /// Who started it.
     pub started_by: Option<String>,
     pub created_at: i64,
     pub started_at: Option<i64>,
     pub finished_at: Option<i64>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum FaceSetStateDto {
+    Queued,
+    Extracting,
+    Ready,
+    Failed,
+    Stopped,
+}
+
+impl FaceSetStateDto {
+    pub fn label(self) -> &'static str {
+        match self {
+            FaceSetStateDto::Queued => "queued",
+            FaceSetStateDto::Extracting => "extracting",
+            FaceSetStateDto::Ready => "ready",
+            FaceSetStateDto::Failed => "failed",
+            FaceSetStateDto::Stopped => "stopped",
+        }
+    }
+
+    /// The state of a face set whose extraction job is in `job` (as the store derives it).
+    pub fn from_job(job: JobStateDto) -> FaceSetStateDto {
+        match job {
+            JobStateDto::Queued => FaceSetStateDto::Queued,
+            JobStateDto::Running => FaceSetStateDto::Extracting,
+            JobStateDto::Done => FaceSetStateDto::Ready,
+            JobStateDto::Failed => FaceSetStateDto::Failed,
+            JobStateDto::Cancelled | JobStateDto::Interrupted => FaceSetStateDto::Stopped,
+        }
+    }
+}
+
+/// Faces extracted from one source of a project.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FaceSetDto {
+    pub id: i64,
+    pub project_id: i64,
+    pub name: String,
+    pub source_media: Option<i64>,
+    pub source_label: Option<String>,
+    pub job_id: Option<i64>,
+    pub state: FaceSetStateDto,
+    pub face_count: u64,
+    /// Frames looked at.
+    pub frame_count: u64,
+    pub summary: Option<String>,
+    pub created_by: Option<String>,
+    pub created_at: i64,
+}
+
+/// A face set with its extraction job, for the face set's page.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FaceSetDetail {
+    pub set: FaceSetDto,
+    pub job: Option<JobDto>,
+    /// The asking user's role on the project.
+    pub role: RoleDto,
+}
+
+/// Face file names of a face set, in frame order (at most [`crate::api::FACES_LISTED`]).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FaceList {
+    pub files: Vec<String>,
+    /// Faces in the set, listed or not.
+    pub total: usize,
+}
+
+/// Sent on a project's event stream (`face`) for each face an extraction writes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FaceAdded {
+    pub face_set_id: i64,
+    pub file: String,
+}
+
+/// What starting an extraction made.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ExtractStarted {
+    pub face_set_id: i64,
+    pub job_id: i64,
 }

@@ -7,6 +7,8 @@
 mod auth;
 mod dto;
 mod error;
+mod extract;
+mod face_sets;
 mod jobs;
 mod media;
 mod projects;
@@ -16,6 +18,8 @@ pub mod ssr;
 pub use auth::*;
 pub use dto::*;
 pub use error::AppError;
+pub use extract::*;
+pub use face_sets::*;
 pub use jobs::*;
 pub use media::*;
 pub use projects::*;
@@ -36,7 +40,27 @@ pub fn media_thumb_url(project: i64, media: i64) -> String {
     format!("/api/projects/{project}/media/{media}/thumb")
 }
 
-/// Server-sent events of a project: `job` (a [`JobDto`]) and `media` (a [`MediaChanged`]).
+/// The face set's page.
+pub fn face_set_page_url(project: i64, set: i64) -> String {
+    format!("/projects/{project}/facesets/{set}")
+}
+
+/// One face PNG of a face set, full size; `file` is a face file name (no encoding needed:
+/// letters, digits, `-`, `_` and `.png`).
+pub fn face_url(project: i64, set: i64, file: &str) -> String {
+    format!("/api/projects/{project}/facesets/{set}/faces/{file}")
+}
+
+/// Side of the small JPEGs of faces in grids.
+pub const FACE_THUMB_SIZE: u32 = 128;
+
+/// A small square JPEG of a face (made once, then cached by the server).
+pub fn face_thumb_url(project: i64, set: i64, file: &str) -> String {
+    format!("{}?size={FACE_THUMB_SIZE}", face_url(project, set, file))
+}
+
+/// Server-sent events of a project: `job` (a [`JobDto`]), `media` (a [`MediaChanged`]) and
+/// `face` (a [`FaceAdded`]).
 pub fn project_events_url(project: i64) -> String {
     format!("/api/projects/{project}/events")
 }

@@ -1,8 +1,8 @@
 //! Server-only glue for server functions: the context the server provides, the session, and
 //! the mapping of store errors to what the user may know.
 
-use super::{AppError, JobDto, JobStateDto, MediaDto, MediaFactsDto, MediaStateDto, Me, ProjectDto, RoleDto};
-use doppel_store::{Job, JobState, Media, MediaState, Project, Role, Store, StoreError};
+use super::{AppError, FaceSetDto, FaceSetStateDto, JobDto, JobStateDto, MediaDto, MediaFactsDto, MediaStateDto, Me, ProjectDto, RoleDto};
+use doppel_store::{FaceSet, FaceSetState, Job, JobState, Media, MediaState, Project, Role, Store, StoreError};
 use leptos::prelude::*;
 use std::sync::Arc;
 use tower_sessions::Session;
@@ -93,6 +93,12 @@ fn set_status(code: http::StatusCode) {
     if let Some(opts) = use_context::<leptos_axum::ResponseOptions>() {
         opts.set_status(code);
     }
+}
+
+/// A request the user can fix: 400 with `msg`.
+pub fn invalid(msg: impl Into<String>) -> AppError {
+    set_status(http::StatusCode::BAD_REQUEST);
+    AppError::Invalid(msg.into())
 }
 
 pub fn internal(e: impl std::fmt::Display) -> AppError {
@@ -188,9 +194,33 @@ pub fn job_dto(j: Job, title: String) -> JobDto {
         eta_secs: j.progress.eta_secs,
         log_tail: j.log_tail,
         error: j.error,
+        message: j.message,
         started_by: j.created_by_name,
         created_at: j.created_at,
         started_at: j.started_at,
         finished_at: j.finished_at,
+    }
+}
+
+pub fn face_set_dto(f: FaceSet) -> FaceSetDto {
+    FaceSetDto {
+        id: f.id,
+        project_id: f.project_id,
+        name: f.name,
+        source_media: f.source_media,
+        source_label: f.source_label,
+        job_id: f.job_id,
+        state: match f.state {
+            FaceSetState::Queued => FaceSetStateDto::Queued,
+            FaceSetState::Extracting => FaceSetStateDto::Extracting,
+            FaceSetState::Ready => FaceSetStateDto::Ready,
+            FaceSetState::Failed => FaceSetStateDto::Failed,
+            FaceSetState::Stopped => FaceSetStateDto::Stopped,
+        },
+        face_count: f.face_count,
+        frame_count: f.frame_count,
+        summary: f.summary,
+        created_by: f.created_by_name,
+        created_at: f.created_at,
     }
 }

@@ -44,7 +44,11 @@ fn JobRow(
     cancel: ServerAction<CancelJob>,
     resume: ServerAction<ResumeJob>,
 ) -> impl IntoView {
-    let unit = if job.kind == "probe" { "steps" } else { "items" };
+    let unit = match job.kind.as_str() {
+        "probe" => "steps",
+        crate::api::EXTRACT_JOB => "frames",
+        _ => "items",
+    };
     let rate = job.rate.map(|r| format!("{r:.1} {unit}/s"));
     let label = format!("{} / {}", job.done, job.total);
     let show_bar = matches!(job.state, crate::api::JobStateDto::Running);
@@ -57,6 +61,7 @@ fn JobRow(
             {show_bar.then(|| view! {
                 <ProgressBar done=job.done as f64 total=job.total as f64 rate=rate eta_secs=job.eta_secs label=label/>
             })}
+            {job.message.clone().map(|m| view! { <p class="message" data-testid="job-message">{m}</p> })}
             {job.error.clone().map(|e| view! { <p class="error">{e}</p> })}
             <p class="hint">
                 {job.started_by.clone().map(|u| format!("started by {u}"))}

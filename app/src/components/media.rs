@@ -1,10 +1,12 @@
 use crate::api::{media_file_url, media_thumb_url, DismissRejected, MediaDto, MediaFactsDto, MediaStateDto, RoleDto};
 use crate::components::action_error;
+use crate::components::extract_form::ExtractForm;
 use crate::format;
 use leptos::prelude::*;
 
 /// The project's media: ready files with their facts, files being probed, and uploads that
-/// were refused (with the reason) until someone dismisses them.
+/// were refused (with the reason) until someone dismisses them. Editors open the extraction
+/// form from a ready card.
 #[component]
 pub fn MediaList(project: i64, media: Vec<MediaDto>, role: RoleDto, on_change: Callback<()>) -> impl IntoView {
     let dismiss = ServerAction::<DismissRejected>::new();
@@ -15,6 +17,16 @@ pub fn MediaList(project: i64, media: Vec<MediaDto>, role: RoleDto, on_change: C
     });
     let (rejected, kept): (Vec<_>, Vec<_>) = media.into_iter().partition(|m| m.state == MediaStateDto::Rejected);
     let empty = kept.is_empty();
+    let extract_for = RwSignal::new(None::<i64>);
+    let photos: Vec<MediaDto> = kept.iter().filter(|m| kind(m) == Some("image")).cloned().collect();
+    let sources = StoredValue::new(kept.clone());
+    let extract_form = move || {
+        let id = extract_for.get()?;
+        let media = sources.with_value(|all| all.iter().find(|m| m.id == id).cloned())?;
+        let on_close = Callback::new(move |_| extract_for.set(None));
+        Some(view! { <ExtractForm project=project media=media photos=photos.clone() on_close=on_close/> })
+    };
+    let on_extract = Callback::new(move |id: i64| extract_for.set(Some(id)));
     view! {
         {(!rejected.is_empty()).then(|| view! {
             <ul class="rejected" data-testid="rejected">
@@ -35,16 +47,25 @@ pub fn MediaList(project: i64, media: Vec<MediaDto>, role: RoleDto, on_change: C
         })}
         {empty.then(|| view! { <p class="hint">"No media yet."</p> })}
         <div class="media-grid" data-testid="media">
-            {kept.into_iter().map(|m| view! { <MediaCard project=project media=m/> }).collect_view()}
+            {kept.into_iter().map(|m| view! { <MediaCard project=project media=m role=role on_extract=on_extract/> }).collect_view()}
         </div>
+        {extract_form}
     }
 }
 
+/// "video" or "image", once probed.
+fn kind(m: &MediaDto) -> Option<&str> {
+    (m.state == MediaStateDto::Ready).then_some(())?;
+    m.facts.as_ref().map(|f| f.kind.as_str())
+}
+
 #[component]
-fn MediaCard(project: i64, media: MediaDto) -> impl IntoView {
+fn MediaCard(project: i64, media: MediaDto, role: RoleDto, on_extract: Callback<i64>) -> impl IntoView {
     let preview = RwSignal::new(false);
     let file_url = media_file_url(project, media.id);
     let is_video = media.facts.as_ref().is_some_and(|f| f.kind == "video");
+    let can_extract = role.can_edit() && matches!(kind(&media), Some("video" | "image"));
+    let id = media.id;
     view! {
         <article class="media-card" data-media-id=media.id data-state=format!("{:?}", media.state).to_lowercase()>
             {match media.state {
@@ -64,6 +85,9 @@ fn MediaCard(project: i64, media: MediaDto) -> impl IntoView {
                 })}
                 <span class="hint">{format::bytes(media.size_bytes as f64)}</span>
             </p>
+            {can_extract.then(|| view! {
+                <button type="button" class="extract" on:click=move |_| on_extract.run(id)>"Extract faces"</button>
+            })}
             <Show when=move || preview.get()>
                 <video class="preview" controls preload="metadata" src=file_url.clone()></video>
             </Show>

@@ -1,5 +1,7 @@
 //! Widgets shared by pages.
 pub mod events;
+pub mod extract_form;
+pub mod face_sets;
 pub mod jobs;
 pub mod media;
 pub mod members;

@@ -1,6 +1,7 @@
-use crate::api::{get_project, list_jobs, list_media, JobDto, ProjectDto, RenameProject, TrashProject};
+use crate::api::{get_project, list_face_sets, list_jobs, list_media, JobDto, JobStateDto, ProjectDto, RenameProject, TrashProject, EXTRACT_JOB};
 use crate::components::action_error;
 use crate::components::events::use_project_events;
+use crate::components::face_sets::FaceSetList;
 use crate::components::jobs::JobList;
 use crate::components::media::MediaList;
 use crate::components::members::Members;
@@ -8,7 +9,7 @@ use crate::components::uploader::Uploader;
 use leptos::prelude::*;
 use leptos_router::hooks::use_params_map;
 
-/// One project: its media, uploads, jobs and members.
+/// One project: its media, uploads, face sets, jobs and members.
 #[component]
 pub fn ProjectPage() -> impl IntoView {
     let params = use_params_map();
@@ -33,12 +34,25 @@ fn ProjectBody(project: ProjectDto) -> impl IntoView {
     let name = RwSignal::new(project.name.clone());
     let media_version = RwSignal::new(0u32);
     let live_jobs = RwSignal::new(Vec::<JobDto>::new());
+    let face_sets_version = RwSignal::new(0u32);
+    // Face sets follow their extraction jobs: reload them when one changes state.
+    let extract_states = StoredValue::new(std::collections::HashMap::<i64, JobStateDto>::new());
     use_project_events(
         pid,
-        move |job| live_jobs.update(|jobs| upsert(jobs, job)),
+        move |job| {
+            if job.kind == EXTRACT_JOB {
+                let changed = extract_states.try_update_value(|m| m.insert(job.id, job.state) != Some(job.state));
+                if changed.unwrap_or(false) {
+                    face_sets_version.update(|v| *v += 1);
+                }
+            }
+            live_jobs.update(|jobs| upsert(jobs, job))
+        },
         move |_| media_version.update(|v| *v += 1),
+        |_| {},
     );
     let media = Resource::new(move || media_version.get(), move |_| list_media(pid));
+    let face_sets = Resource::new(move || face_sets_version.get(), move |_| list_face_sets(pid));
     let jobs = Resource::new(|| (), move |_| list_jobs(pid));
     let rename = ServerAction::<RenameProject>::new();
     let trash = ServerAction::<TrashProject>::new();
@@ -78,6 +92,17 @@ fn ProjectBody(project: ProjectDto) -> impl IntoView {
                 {move || Suspend::new(async move {
                     match media.await {
                         Ok(list) => view! { <MediaList project=pid media=list role=role on_change=Callback::new(move |_| media_version.update(|v| *v += 1))/> }.into_any(),
+                        Err(e) => view! { <p class="error">{e.to_string()}</p> }.into_any(),
+                    }
+                })}
+            </Transition>
+        </section>
+        <section class="card">
+            <h2>"Face sets"</h2>
+            <Transition fallback=|| view! { <p>"Loading…"</p> }>
+                {move || Suspend::new(async move {
+                    match face_sets.await {
+                        Ok(sets) => view! { <FaceSetList project=pid sets=sets/> }.into_any(),
                         Err(e) => view! { <p class="error">{e.to_string()}</p> }.into_any(),
                     }
                 })}

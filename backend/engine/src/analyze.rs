@@ -24,6 +24,10 @@ pub struct FaceRecord {
     pub detection: Detection,
     pub landmarks: Landmarks68,
     pub descriptor: FaceDescriptor,
+    /// Failed the face check: unsteady landmarks not confirmed on the aligned crop. Either
+    /// not a face (a dog) or a face the aligner cannot place (eyes closed, looking down):
+    /// extraction sets these aside for review instead of using them.
+    pub doubtful: bool,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -82,23 +86,44 @@ impl FaceAnalyzer {
         let boxes: Vec<(&RgbImage, Rect)> = faces.iter().map(|&(i, d)| (images[i], d.rect)).collect();
         let clock = std::time::Instant::now();
         let refed = self.landmarks_refeed(&boxes, options.re_feed)?;
-        // Drop what is not a face: the aligner's points wander when its box moves a little.
-        let (faces, landmarks): (Vec<(usize, Detection)>, Vec<Landmarks68>) = faces
+        // Drop what is not a face. The aligner's points wander when its box moves a little on
+        // things that are not faces (and on some real faces: closed eyes, looking down); those
+        // are confirmed by detecting again on the upright aligned crop, where real faces score
+        // 0.98 and more.
+        let doubtful: Vec<usize> = refed.iter().enumerate().filter(|(_, (_, spread))| options.max_spread.is_some_and(|max| *spread > max)).map(|(k, _)| k).collect();
+        let confirmed = self.confirm(&faces, &refed, images, &doubtful);
+        let (faces, landmarks): (Vec<(usize, Detection, bool)>, Vec<Landmarks68>) = faces
             .into_iter()
             .zip(refed)
-            .filter(|(_, (_, spread))| options.max_spread.is_none_or(|max| *spread <= max))
-            .map(|(face, (landmarks, _))| (face, landmarks))
+            .enumerate()
+            .map(|(k, ((i, d), (landmarks, _)))| ((i, d, doubtful.contains(&k) && !confirmed.contains(&k)), landmarks))
             .unzip();
+        let (faces, landmarks) = drop_duplicates(faces, landmarks);
         let align = clock.elapsed().as_secs_f64();
         let clock = std::time::Instant::now();
-        let crops: Vec<RgbImage> = faces.iter().zip(&landmarks).map(|(&(i, _), l)| crop(images[i], &descriptor_box(l))).collect();
+        let crops: Vec<RgbImage> = faces.iter().zip(&landmarks).map(|(&(i, _, _), l)| crop(images[i], &descriptor_box(l))).collect();
         let descriptors = self.recognition.describe_all(&crops);
         let describe = clock.elapsed().as_secs_f64();
         let mut out: Vec<Vec<FaceRecord>> = vec![Vec::new(); images.len()];
-        for (((i, detection), landmarks), descriptor) in faces.into_iter().zip(landmarks).zip(descriptors) {
-            out[i].push(FaceRecord { detection, landmarks, descriptor });
+        for (((i, detection, doubtful), landmarks), descriptor) in faces.into_iter().zip(landmarks).zip(descriptors) {
+            out[i].push(FaceRecord { detection, landmarks, descriptor, doubtful });
         }
         Ok((out, [detect, align, describe]))
+    }
+
+    /// Which of the `doubtful` faces the detector finds again, with a score of at least
+    /// [`CONFIRM_SCORE`], in their upright aligned crops.
+    fn confirm(&self, faces: &[(usize, Detection)], refed: &[(Landmarks68, f32)], images: &[&RgbImage], doubtful: &[usize]) -> Vec<usize> {
+        let crops: Vec<(usize, RgbImage)> = doubtful
+            .iter()
+            .filter_map(|&k| {
+                let aligned = crate::align::AlignedFace::new(&refed[k].0, CONFIRM_CROP, crate::align::CropFrame::EXTRACT)?;
+                Some((k, aligned.crop(images[faces[k].0])))
+            })
+            .collect();
+        let refs: Vec<&RgbImage> = crops.iter().map(|(_, c)| c).collect();
+        let options = DetectOptions { min_confidence: CONFIRM_SCORE, ..DetectOptions::default() };
+        self.detector.detect_batch(&refs, &options).into_iter().zip(&crops).filter(|(found, _)| !found.is_empty()).map(|(_, (k, _))| *k).collect()
     }
 
     /// The descriptor of an image that is already an aligned face chip.
@@ -125,9 +150,46 @@ impl FaceAnalyzer {
             }
         }
         let all = self.landmarks.detect_landmarks_batch(&inputs)?;
-        Ok(all.chunks(n).zip(boxes).map(|(runs, (_, rect))| (mean_points(&runs[..averaged]), spread(runs, rect.width))).collect())
+        Ok(all
+            .chunks(n)
+            .zip(boxes)
+            .map(|(runs, (_, rect))| {
+                let spread = spread(runs, rect.width);
+                // Unsteady points: the mean of all runs is the better estimate.
+                let used = if spread > MAX_SPREAD { runs } else { &runs[..averaged] };
+                (mean_points(used), spread)
+            })
+            .collect())
     }
 }
+
+/// Two boxes on one face (the detector sometimes also boxes its lower half, and NMS keeps
+/// both when they overlap by less than half) give nearly the same landmarks: keep the better
+/// scored. "Nearly" is a mean point distance under a tenth of the face's width.
+fn drop_duplicates(faces: Vec<(usize, Detection, bool)>, landmarks: Vec<Landmarks68>) -> (Vec<(usize, Detection, bool)>, Vec<Landmarks68>) {
+    let mut keep = vec![true; faces.len()];
+    for a in 0..faces.len() {
+        for b in a + 1..faces.len() {
+            if faces[a].0 != faces[b].0 || !keep[a] || !keep[b] {
+                continue;
+            }
+            let (pa, pb) = (landmarks[a].points(), landmarks[b].points());
+            let width = pa[0].distance(pa[16]).max(pb[0].distance(pb[16])).max(1.0);
+            let mean = pa.iter().zip(pb).map(|(p, q)| p.distance(*q)).sum::<f32>() / 68.0;
+            if mean < 0.1 * width {
+                let worse = if faces[a].1.score >= faces[b].1.score { b } else { a };
+                keep[worse] = false;
+            }
+        }
+    }
+    faces.into_iter().zip(landmarks).zip(keep).filter(|(_, k)| *k).map(|(f, _)| f).unzip()
+}
+
+/// Side of the aligned crop doubtful faces are detected again in.
+const CONFIRM_CROP: u32 = 256;
+/// Score a doubtful face must reach in its aligned crop: measured, real faces score 0.985
+/// and more there, dogs.jpg's dog 0.86.
+pub const CONFIRM_SCORE: f32 = 0.95;
 
 /// Landmark runs per face used to judge whether it is a face at all.
 pub const CHECK_RUNS: usize = 8;
@@ -155,14 +217,16 @@ pub struct AnalyzeOptions {
     pub min_size: u32,
     /// Landmark runs per face, averaged (1 = no re-feed).
     pub re_feed: u32,
-    /// Faces whose landmarks spread more than this are dropped as not faces (see
-    /// [`FaceAnalyzer::landmarks_refeed`]); `None` keeps every detection.
+    /// Faces whose landmarks spread more than this (see [`FaceAnalyzer::landmarks_refeed`])
+    /// are detected again on their aligned crop and marked doubtful unless found there;
+    /// `None` skips the face check.
     pub max_spread: Option<f32>,
 }
 
 /// Default [`AnalyzeOptions::max_spread`]: measured with 8 runs, the real faces of
 /// ../shared/data/images (a crowd of 23, grey, partial) stay at or below 0.028; dogs.jpg's
-/// dog spreads 0.044.
+/// dog spreads 0.044, but so do frames of talk_woman_a.mp4 with closed eyes looking down
+/// (0.035-0.059), where the aligner misplaces the points (their crops are visibly off).
 pub const MAX_SPREAD: f32 = 0.036;
 
 impl Default for AnalyzeOptions {
@@ -223,8 +287,8 @@ mod tests {
 
     use crate::media::testdata::conformance;
 
-    /// Extraction's face check drops dogs.jpg's dog (which the detector, like face-api.js,
-    /// scores 0.79) and keeps every face of a crowd, a grey photo and a partial face.
+    /// The face check sets dogs.jpg's dog aside (the detector, like face-api.js, scores it
+    /// 0.79) and passes every face of a crowd, a grey photo and a partial face.
     #[test]
     fn the_face_check_drops_the_dog_and_keeps_real_faces() {
         let device = ComputeDevice::Cpu.to_burn().unwrap();
@@ -233,8 +297,8 @@ mod tests {
         for (name, want) in [("dogs.jpg", (1, 0)), ("bald_guys.jpg", (23, 23)), ("32bit.png", (1, 1)), ("obama_partial_face.jpg", (1, 1)), ("two_people.jpg", (2, 2)), ("biden.jpg", (1, 1))] {
             let image = image::open(crate::media::testdata::image(name)).unwrap().to_rgb8();
             let found = analyzer.analyze_batch(&[&image], &checked).unwrap().remove(0);
-            let detected = analyzer.detector.detect(&image, &checked.detect).len();
-            assert_eq!((detected, found.len()), want, "{name}: (detected, kept)");
+            let passed = found.iter().filter(|f| !f.doubtful).count();
+            assert_eq!((found.len(), passed), want, "{name}: (detected, passed)");
         }
     }
 

@@ -13,3 +13,9 @@ pub mod identity;
 pub mod mask;
 pub mod media;
 pub mod nets;
+
+/// Tests allocate as the `doppel` binary does (see its `main.rs`): the system allocator maps
+/// every block over 32 MB afresh, and page faults then cost more than the convolutions.
+#[cfg(test)]
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;

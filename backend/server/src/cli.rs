@@ -18,6 +18,20 @@ pub enum Command {
     Serve(ServeArgs),
     /// Find faces in images: box, score, 68 landmarks and identity descriptor, as JSON.
     Detect(DetectArgs),
+    /// Extract aligned faces (PNGs with metadata) and an alignments store from a video or an
+    /// image folder. Stopped runs resume.
+    Extract(crate::extract_cli::ExtractArgs),
+    /// Measure speed against a reference run in the same go.
+    #[command(subcommand)]
+    Bench(crate::bench::BenchCommand),
+}
+
+/// The engine's device for a `--device` flag.
+pub fn to_device(arg: DeviceArg) -> doppel_engine::device::ComputeDevice {
+    match arg {
+        DeviceArg::Cpu => doppel_engine::device::ComputeDevice::Cpu,
+        DeviceArg::Cuda => doppel_engine::device::ComputeDevice::Cuda,
+    }
 }
 
 #[derive(Debug, Args)]
@@ -50,10 +64,7 @@ impl DetectArgs {
         if !(0.0..1.0).contains(&self.min_confidence) {
             anyhow::bail!("--min-confidence must be at least 0 and below 1, not {}", self.min_confidence);
         }
-        let device = match self.device {
-            DeviceArg::Cpu => doppel_engine::device::ComputeDevice::Cpu,
-            DeviceArg::Cuda => doppel_engine::device::ComputeDevice::Cuda,
-        };
+        let device = to_device(self.device);
         let options = doppel_engine::nets::ssd::DetectOptions { min_confidence: self.min_confidence, ..Default::default() };
         Ok(crate::detect::DetectConfig {
             images: self.images,
@@ -81,6 +92,12 @@ pub struct ServeArgs {
     /// Largest upload accepted, in bytes (suffixes K, M, G, T: powers of 1024).
     #[arg(long, env = "DOPPEL_MAX_UPLOAD", default_value = "4G", value_parser = parse_size)]
     pub max_upload: u64,
+    /// Folder with the fetched network weights (scripts/fetch-models.sh).
+    #[arg(long, env = "DOPPEL_MODELS_DIR", default_value = "models")]
+    pub models_dir: PathBuf,
+    /// Compute device for extraction jobs.
+    #[arg(long, value_enum, default_value_t = DeviceArg::Cpu)]
+    pub device: DeviceArg,
 }
 
 /// Everything `serve` needs, validated.
@@ -93,6 +110,11 @@ pub struct ServeConfig {
 }
 
 impl ServeArgs {
+    /// Where the jobs find the network weights, and their device.
+    pub fn engine_config(&self) -> crate::jobs::EngineConfig {
+        crate::jobs::EngineConfig { models: doppel_engine::nets::ModelsDir::new(&self.models_dir), device: to_device(self.device) }
+    }
+
     pub fn into_config(self) -> anyhow::Result<ServeConfig> {
         let pkg = self.site_dir.join("pkg");
         if !pkg.join("doppel.js").is_file() {

@@ -1,12 +1,14 @@
-//! Live events for open pages: job progress and media changes, fanned out per project.
+//! Live events for open pages: job progress, media changes and faces as extraction writes
+//! them, fanned out per project.
 
-use app::api::{JobDto, MediaChanged};
+use app::api::{FaceAdded, JobDto, MediaChanged};
 use tokio::sync::broadcast;
 
 #[derive(Debug, Clone)]
 pub enum EventBody {
     Job(JobDto),
     Media(MediaChanged),
+    Face(FaceAdded),
 }
 
 #[derive(Debug, Clone)]
@@ -21,6 +23,7 @@ impl ProjectEvent {
         match &self.body {
             EventBody::Job(j) => ("job", serde_json::to_string(j).unwrap_or_default()),
             EventBody::Media(m) => ("media", serde_json::to_string(m).unwrap_or_default()),
+            EventBody::Face(f) => ("face", serde_json::to_string(f).unwrap_or_default()),
         }
     }
 }

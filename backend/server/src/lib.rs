@@ -8,4 +8,6 @@ pub mod jobs;
 pub mod routes;
 pub mod security;
 pub mod server;
+pub mod bench;
 pub mod detect;
+pub mod extract_cli;

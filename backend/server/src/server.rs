@@ -3,7 +3,7 @@
 
 use crate::cli::ServeConfig;
 use crate::events::EventHub;
-use crate::jobs::JobRunner;
+use crate::jobs::{EngineConfig, JobRunner};
 use crate::{routes, security};
 use app::api::ssr::ServerContext;
 use app::{shell, App};
@@ -37,8 +37,14 @@ impl FromRef<AppState> for LeptosOptions {
 /// How long a session lives without use.
 const SESSION_IDLE_DAYS: i64 = 14;
 
-/// Opens the store, starts the job runner, and builds the application.
+/// Opens the store, starts the job runner, and builds the application. The face networks
+/// come from `DOPPEL_MODELS_DIR` (default `models/`, relative to the working directory).
 pub async fn build(config: ServeConfig) -> anyhow::Result<(Router, AppState)> {
+    build_with(config, EngineConfig::from_env()).await
+}
+
+/// [`build`] with the engine's settings (network weights, device) given.
+pub async fn build_with(config: ServeConfig, engine: EngineConfig) -> anyhow::Result<(Router, AppState)> {
     let store = Store::open(&config.data_dir).await?;
     let sessions = SqliteStore::new(store.pool().clone());
     sessions.migrate().await?;
@@ -48,8 +54,14 @@ pub async fn build(config: ServeConfig) -> anyhow::Result<(Router, AppState)> {
             .continuously_delete_expired(tokio::time::Duration::from_secs(3600)),
     );
     let hub = EventHub::new();
-    let runner = JobRunner::new(store.clone(), hub.clone());
-    runner.start(1).await?;
+    if !engine.models.face_api_manifest("ssd_mobilenetv1_model").is_file() {
+        tracing::warn!(
+            "no face networks in {}: extraction jobs will fail until scripts/fetch-models.sh puts them there (or set DOPPEL_MODELS_DIR)",
+            engine.models.root().display()
+        );
+    }
+    let runner = JobRunner::new(store.clone(), hub.clone(), engine);
+    runner.start().await?;
     let setup_token: Arc<str> = doppel_store::new_server_name().into();
     let leptos = LeptosOptions::builder()
         .output_name("doppel")
@@ -74,6 +86,7 @@ pub async fn build(config: ServeConfig) -> anyhow::Result<(Router, AppState)> {
         .route("/api/projects/{id}/media", post(routes::upload::upload).layer(DefaultBodyLimit::disable()))
         .route("/api/projects/{id}/media/{media}/file", get(routes::files::original))
         .route("/api/projects/{id}/media/{media}/thumb", get(routes::files::thumb))
+        .route("/api/projects/{id}/facesets/{set}/faces/{file}", get(routes::faces::face))
         .route("/api/projects/{id}/events", get(routes::events::project_events))
         .leptos_routes_with_context(&state, routes, move || provide_context(ctx.clone()), move || shell(leptos.clone()))
         .fallback(leptos_axum::file_and_error_handler::<AppState, _>(shell))
@@ -99,8 +112,13 @@ fn compression() -> tower_http::compression::CompressionLayer<impl tower_http::c
 }
 
 pub async fn serve(config: ServeConfig) -> anyhow::Result<()> {
+    serve_with(config, EngineConfig::from_env()).await
+}
+
+/// [`serve`] with the engine's models and device given (`--models-dir`, `--device`).
+pub async fn serve_with(config: ServeConfig, engine: EngineConfig) -> anyhow::Result<()> {
     let addr = config.addr;
-    let (router, state) = build(config).await?;
+    let (router, state) = build_with(config, engine).await?;
     let listener = tokio::net::TcpListener::bind(addr)
         .await
         .map_err(|e| anyhow::anyhow!("cannot listen on {addr}: {e} (is another doppel running? try --port)"))?;

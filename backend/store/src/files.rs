@@ -6,6 +6,9 @@
 //! <data>/tmp/                     uploads in flight (`*.part`), removed on failure
 //! <data>/projects/<id>/media/     uploaded originals, under server-chosen names (UUIDs)
 //! <data>/projects/<id>/thumbs/    upright JPEG thumbnails, `<media id>.jpg`
+//! <data>/projects/<id>/facesets/<set>/   face PNGs `<stem>_<frame, 6+ digits>_<face>.png` and
+//!                                        the source's `<stem>.alignments.json`
+//! <data>/projects/<id>/cache/faces/<set>/<size>/   small JPEGs of faces (deletable at any time)
 //! ```
 //! A user's file name is only ever a label in the database; it never becomes a path.
 
@@ -62,6 +65,59 @@ impl DataDir {
     pub fn thumb_file(&self, project_id: i64, media_id: i64) -> PathBuf {
         self.project(project_id).join("thumbs").join(format!("{media_id}.jpg"))
     }
+
+    /// The folder of a face set: its face PNGs and its source's alignments store.
+    pub fn face_set_dir(&self, project_id: i64, set_id: i64) -> PathBuf {
+        self.project(project_id).join("facesets").join(set_id.to_string())
+    }
+
+    /// Path of one face PNG. `name` must be a face file name ([`is_face_file_name`]).
+    pub fn face_file(&self, project_id: i64, set_id: i64, name: &str) -> Result<PathBuf, StoreError> {
+        if !is_face_file_name(name) {
+            return Err(StoreError::NotFound);
+        }
+        Ok(self.face_set_dir(project_id, set_id).join(name))
+    }
+
+    /// Path of the cached JPEG of a face, `size` pixels square.
+    pub fn face_thumb_file(&self, project_id: i64, set_id: i64, name: &str, size: u32) -> Result<PathBuf, StoreError> {
+        let stem = name.strip_suffix(".png").filter(|_| is_face_file_name(name)).ok_or(StoreError::NotFound)?;
+        let dir = self.project(project_id).join("cache").join("faces").join(set_id.to_string()).join(size.to_string());
+        Ok(dir.join(format!("{stem}.jpg")))
+    }
+
+    /// The face PNGs of a face set, by name (frame order, then face order). A set whose
+    /// folder does not exist yet has none.
+    pub fn face_files(&self, project_id: i64, set_id: i64) -> Result<Vec<String>, StoreError> {
+        let dir = self.face_set_dir(project_id, set_id);
+        let entries = match std::fs::read_dir(&dir) {
+            Ok(entries) => entries,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(e) => return Err(e.into()),
+        };
+        let mut names: Vec<String> = entries
+            .flatten()
+            .filter(|e| e.file_type().is_ok_and(|t| t.is_file()))
+            .filter_map(|e| e.file_name().into_string().ok())
+            .filter(|n| is_face_file_name(n))
+            .collect();
+        names.sort();
+        Ok(names)
+    }
+}
+
+/// Whether `name` is a face file name as the extraction writes them:
+/// `<stem>_<frame>_<face>.png`, the stem 1 to 64 of `A-Z a-z 0-9 - _`, the frame 6 to 12
+/// digits, the face 1 to 4 digits. Nothing else (no dots, no slashes) gets through.
+pub fn is_face_file_name(name: &str) -> bool {
+    let Some(rest) = name.strip_suffix(".png") else { return false };
+    let digits = |s: &str, min: usize, max: usize| (min..=max).contains(&s.len()) && s.bytes().all(|b| b.is_ascii_digit());
+    let Some((rest, face)) = rest.rsplit_once('_') else { return false };
+    let Some((stem, frame)) = rest.rsplit_once('_') else { return false };
+    digits(face, 1, 4)
+        && digits(frame, 6, 12)
+        && (1..=64).contains(&stem.len())
+        && stem.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
 }
 
 /// A fresh server-chosen storage name.
@@ -140,5 +196,42 @@ mod tests {
         assert!(dirs.media_file(1, "passwd").is_err());
         let name = new_server_name();
         assert_eq!(dirs.media_file(1, &name).unwrap(), PathBuf::from(format!("/data/projects/1/media/{name}")));
+    }
+
+    #[test]
+    fn face_file_names_follow_the_extraction_pattern_and_nothing_else() {
+        for ok in ["clip_000000_0.png", "0f3a9c_000123_12.png", "my-clip_2_000007_1.png", "a_1234567_0.png"] {
+            assert!(is_face_file_name(ok), "{ok} is a face file");
+        }
+        let long_stem = format!("{}_000001_0.png", "x".repeat(65));
+        for bad in [
+            "", ".png", "clip.png", "clip_000000_0.jpg", "clip_00000_0.png", "clip_000000_.png", "_000000_0.png",
+            "../clip_000000_0.png", "a/b_000000_0.png", "..%2Fclip_000000_0.png", "clip_000000_0.png/", "clip.x_000000_0.png",
+            "clip_000000_0.png.png", "clip_000000_12345.png", "clip_0000000000000_0.png", "clip_000000_0.PNG", long_stem.as_str(),
+        ] {
+            assert!(!is_face_file_name(bad), "{bad:?} is refused");
+        }
+        let dirs = DataDir { root: PathBuf::from("/data") };
+        assert_eq!(dirs.face_file(2, 7, "c_000001_0.png").unwrap(), PathBuf::from("/data/projects/2/facesets/7/c_000001_0.png"));
+        assert!(dirs.face_file(2, 7, "../../media/x").is_err());
+        assert_eq!(
+            dirs.face_thumb_file(2, 7, "c_000001_0.png", 128).unwrap(),
+            PathBuf::from("/data/projects/2/cache/faces/7/128/c_000001_0.jpg")
+        );
+        assert!(dirs.face_thumb_file(2, 7, "c.png", 128).is_err());
+    }
+
+    #[test]
+    fn face_files_lists_faces_in_order_and_ignores_the_rest() {
+        let root = std::env::temp_dir().join(format!("doppel-facefiles-{}", uuid::Uuid::new_v4()));
+        let dirs = DataDir::create(&root).unwrap();
+        assert!(dirs.face_files(1, 1).unwrap().is_empty(), "no folder yet: no faces");
+        let set = dirs.face_set_dir(1, 1);
+        std::fs::create_dir_all(set.join("sub_000001_0.png")).unwrap();
+        for name in ["s_000010_0.png", "s_000002_1.png", "s_000002_0.png", "s.alignments.json", "notes.txt"] {
+            std::fs::write(set.join(name), b"x").unwrap();
+        }
+        assert_eq!(dirs.face_files(1, 1).unwrap(), ["s_000002_0.png", "s_000002_1.png", "s_000010_0.png"]);
+        std::fs::remove_dir_all(root).unwrap();
     }
 }

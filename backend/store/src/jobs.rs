@@ -103,6 +103,9 @@ pub struct Job {
     pub progress: JobProgress,
     pub log_tail: String,
     pub error: Option<String>,
+    /// The job's last word on work it did (e.g. what an extraction found), kept whatever its
+    /// end; cleared when it runs again.
+    pub message: Option<String>,
     pub created_by: Option<i64>,
     /// The username of who started it.
     pub created_by_name: Option<String>,
@@ -125,6 +128,7 @@ struct JobRow {
     eta_secs: Option<f64>,
     log_tail: String,
     error: Option<String>,
+    message: Option<String>,
     created_by: Option<i64>,
     created_by_name: Option<String>,
     created_at: i64,
@@ -150,6 +154,7 @@ impl TryFrom<JobRow> for Job {
             },
             log_tail: r.log_tail,
             error: r.error,
+            message: r.message,
             created_by: r.created_by,
             created_by_name: r.created_by_name,
             created_at: r.created_at,
@@ -160,9 +165,33 @@ impl TryFrom<JobRow> for Job {
     }
 }
 
-const JOB_COLUMNS: &str = "id, kind, project_id, params, state, done, total, rate, eta_secs, log_tail, error, \
+const JOB_COLUMNS: &str = "id, kind, project_id, params, state, done, total, rate, eta_secs, log_tail, error, message, \
      created_by, (SELECT username FROM users WHERE users.id = jobs.created_by) AS created_by_name, \
      created_at, started_at, finished_at, updated_at";
+
+/// Inserts a queued job (inside a caller's transaction when it needs one).
+pub(crate) async fn insert_job(
+    conn: &mut sqlx::SqliteConnection,
+    kind: &str,
+    project: i64,
+    params: &serde_json::Value,
+    created_by: Option<i64>,
+) -> Result<Job, StoreError> {
+    let t = now();
+    sqlx::query_as::<_, JobRow>(&format!(
+        "INSERT INTO jobs (kind, project_id, params, state, created_by, created_at, updated_at) \
+         VALUES (?, ?, ?, 'queued', ?, ?, ?) RETURNING {JOB_COLUMNS}"
+    ))
+    .bind(kind)
+    .bind(project)
+    .bind(params.to_string())
+    .bind(created_by)
+    .bind(t)
+    .bind(t)
+    .fetch_one(&mut *conn)
+    .await?
+    .try_into()
+}
 
 fn in_list(states: &[&str]) -> String {
     states.iter().map(|s| format!("'{s}'")).collect::<Vec<_>>().join(", ")
@@ -176,20 +205,8 @@ impl Store {
         params: &serde_json::Value,
         created_by: Option<i64>,
     ) -> Result<Job, StoreError> {
-        let t = now();
-        sqlx::query_as::<_, JobRow>(&format!(
-            "INSERT INTO jobs (kind, project_id, params, state, created_by, created_at, updated_at) \
-             VALUES (?, ?, ?, 'queued', ?, ?, ?) RETURNING {JOB_COLUMNS}"
-        ))
-        .bind(kind)
-        .bind(project)
-        .bind(params.to_string())
-        .bind(created_by)
-        .bind(t)
-        .bind(t)
-        .fetch_one(self.pool())
-        .await?
-        .try_into()
+        let mut conn = self.pool().acquire().await?;
+        insert_job(&mut conn, kind, project, params, created_by).await
     }
 
     pub async fn job(&self, id: i64) -> Result<Job, StoreError> {
@@ -251,7 +268,7 @@ impl Store {
         }
         let placeholders = vec!["?"; kinds.len()].join(", ");
         let sql = format!(
-            "UPDATE jobs SET state = 'running', started_at = ?, finished_at = NULL, updated_at = ?, error = NULL \
+            "UPDATE jobs SET state = 'running', started_at = ?, finished_at = NULL, updated_at = ?, error = NULL, message = NULL \
              WHERE id = (SELECT id FROM jobs WHERE state = 'queued' AND kind IN ({placeholders}) ORDER BY id LIMIT 1) \
              AND state = 'queued' RETURNING {JOB_COLUMNS}"
         );
@@ -269,6 +286,17 @@ impl Store {
             .bind(p.total as i64)
             .bind(p.rate)
             .bind(p.eta_secs)
+            .bind(now())
+            .bind(id)
+            .execute(self.pool())
+            .await?;
+        Ok(())
+    }
+
+    /// Records the job's last word on its work (see [`Job::message`]).
+    pub async fn set_job_message(&self, id: i64, message: &str) -> Result<(), StoreError> {
+        sqlx::query("UPDATE jobs SET message = ?, updated_at = ? WHERE id = ?")
+            .bind(message)
             .bind(now())
             .bind(id)
             .execute(self.pool())
@@ -352,8 +380,10 @@ mod tests {
         assert!(s.claim_next_job(&["probe"]).await.unwrap().is_none(), "a running job is not claimed twice");
         s.set_job_progress(j.id, &JobProgress { done: 3, total: 10, rate: Some(1.5), eta_secs: Some(4.6) }).await.unwrap();
         assert_eq!(s.job(j.id).await.unwrap().progress.done, 3);
+        s.set_job_message(j.id, "2 faces in 2 frames").await.unwrap();
         let done = s.transition_job(j.id, JobState::Done, None).await.unwrap();
         assert!(done.finished_at.is_some());
+        assert_eq!(done.message.as_deref(), Some("2 faces in 2 frames"));
         let err = s.transition_job(j.id, JobState::Running, None).await.unwrap_err();
         assert!(matches!(err, StoreError::BadTransition { from: "done", to: "running" }));
     }
@@ -374,8 +404,11 @@ mod tests {
         let s2 = crate::Store::open(&dir).await.unwrap();
         assert_eq!(s2.job(a.id).await.unwrap().state, JobState::Interrupted);
         assert_eq!(s2.job(b.id).await.unwrap().state, JobState::Queued);
+        s2.set_job_message(a.id, "stopped half way").await.unwrap();
         s2.transition_job(a.id, JobState::Queued, None).await.unwrap();
-        assert_eq!(s2.claim_next_job(&["probe"]).await.unwrap().unwrap().id, a.id, "resumed job keeps its place");
+        let again = s2.claim_next_job(&["probe"]).await.unwrap().unwrap();
+        assert_eq!(again.id, a.id, "resumed job keeps its place");
+        assert_eq!(again.message, None, "a new run has no last word yet");
     }
 
     #[tokio::test]

@@ -1,10 +1,11 @@
-//! Doppel's persistent state: accounts, projects and roles, uploaded media records and the job
-//! table, all in one SQLite database under the data directory, plus the on-disk layout of files.
+//! Doppel's persistent state: accounts, projects and roles, uploaded media records, face sets
+//! and the job table, all in one SQLite database under the data directory, plus the on-disk layout of files.
 //!
 //! Architecture invariant: this crate knows nothing about HTTP, Leptos or the engine. It is used
 //! by the server (`doppel`) and by the `app` crate's server functions (feature `ssr`).
 
 mod error;
+mod face_sets;
 mod files;
 mod jobs;
 mod media;
@@ -13,8 +14,9 @@ mod projects;
 mod users;
 
 pub use error::StoreError;
-pub use doppel_fsio::write_atomic;
-pub use files::{new_server_name, sanitize_label, DataDir, MAX_LABEL_BYTES};
+pub use doppel_fsio::{replace_atomic, write_atomic};
+pub use face_sets::{FaceSet, FaceSetState, MAX_FACE_SET_NAME_CHARS};
+pub use files::{is_face_file_name, new_server_name, sanitize_label, DataDir, MAX_LABEL_BYTES};
 pub use jobs::{Job, JobProgress, JobState, LOG_TAIL_LINES};
 pub use media::{Media, MediaState};
 pub use projects::{Member, Project, Role};

@@ -16,6 +16,7 @@ use std::path::PathBuf;
 
 pub use input::{Input, InputError};
 pub use pipeline::run;
+pub use write::DOUBTFUL_DIR;
 
 use crate::align::CropFrame;
 use crate::analyze::AnalyzeError;
@@ -92,6 +93,8 @@ pub struct Progress {
     pub faces_written: u64,
     /// Faces dropped by the identity filter.
     pub faces_filtered: u64,
+    /// Faces that failed the face check, set aside in `<output>/doubtful/` for review.
+    pub faces_doubtful: u64,
     /// Frames that could not be decoded.
     pub frames_corrupt: u64,
     pub seconds: f64,
@@ -139,6 +142,9 @@ impl Report {
         };
         if p.frames_resumed > 0 {
             s += &format!(", {} frames already done", p.frames_resumed);
+        }
+        if p.faces_doubtful > 0 {
+            s += &format!(", {} doubtful faces set aside in {}/ for review", p.faces_doubtful, write::DOUBTFUL_DIR);
         }
         if p.faces_filtered > 0 {
             s += &format!(", {} faces filtered out by identity", p.faces_filtered);
@@ -253,6 +259,8 @@ mod tests {
         let store = Alignments::load(&report.alignments).unwrap();
         let faces_in = |name: &str| store.frames.values().find(|f| f.name.as_deref() == Some(name)).map(|f| f.faces.len());
         assert_eq!(faces_in("dogs.jpg"), Some(0));
+        assert_eq!(report.progress.faces_doubtful, 1, "the dog is set aside for review");
+        assert_eq!(std::fs::read_dir(out.join(DOUBTFUL_DIR)).unwrap().count(), 1);
         assert_eq!(faces_in("32bit.png"), Some(1));
         std::fs::remove_dir_all(input).unwrap();
         std::fs::remove_dir_all(out).unwrap();

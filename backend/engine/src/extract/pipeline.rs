@@ -26,7 +26,7 @@ pub(super) enum Decoded {
 }
 
 pub(super) enum Analyzed {
-    Frame { frame: Frame, name: Option<String>, faces: Vec<FaceRecord>, filtered: u64 },
+    Frame { frame: Frame, name: Option<String>, faces: Vec<FaceRecord>, doubtful: Vec<FaceRecord>, filtered: u64 },
     End { corrupt: u64, damage: Option<String> },
 }
 
@@ -166,7 +166,8 @@ fn analyze(analyzer: &FaceAnalyzer, options: &ExtractOptions, rx: &Receiver<Deco
             let before = faces.len() as u64;
             let faces: Vec<FaceRecord> = faces.into_iter().filter(|f| options.filter.judge(&f.descriptor) == Verdict::Keep).collect();
             let filtered = before - faces.len() as u64;
-            if tx.send(Analyzed::Frame { frame, name, faces, filtered }).is_err() {
+            let (doubtful, faces): (Vec<FaceRecord>, Vec<FaceRecord>) = faces.into_iter().partition(|f| f.doubtful);
+            if tx.send(Analyzed::Frame { frame, name, faces, doubtful, filtered }).is_err() {
                 return Ok((seconds, decode_seconds));
             }
         }

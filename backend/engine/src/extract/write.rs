@@ -14,6 +14,9 @@ use crate::faces::{face_file_name, write_face_png, Alignments, FaceEntry, FaceMe
 use crate::mask::{landmark_mask, MaskKind};
 use crate::media::Frame;
 
+/// Subfolder of the output where faces that fail the face check are set aside.
+pub const DOUBTFUL_DIR: &str = "doubtful";
+
 /// Longest time between two saves of the alignments store.
 const SAVE_EVERY: Duration = Duration::from_secs(5);
 
@@ -41,9 +44,9 @@ impl<'a> FaceWriter<'a> {
         let mut stopped = false;
         for message in rx.iter() {
             match message {
-                Analyzed::Frame { frame, name, faces, filtered } => {
+                Analyzed::Frame { frame, name, faces, doubtful, filtered } => {
                     let t = Instant::now();
-                    let written = self.write_frame(&frame, name, &faces, observer);
+                    let written = self.write_doubtful(&frame, &doubtful).and_then(|()| self.write_frame(&frame, name, &faces, observer));
                     self.seconds += t.elapsed().as_secs_f64();
                     if let Err(err) = written {
                         stop.store(true, Ordering::Relaxed);
@@ -89,23 +92,42 @@ impl<'a> FaceWriter<'a> {
         self.store.save(&self.store_path).map_err(|source| ExtractError::Alignments { path: self.store_path.clone(), source })
     }
 
+    /// Sets doubtful faces aside in `<output>/doubtful/` for review: face PNGs like the
+    /// others, not in the alignments store (curation can take them back).
+    fn write_doubtful(&mut self, frame: &Frame, faces: &[FaceRecord]) -> Result<(), ExtractError> {
+        for (k, face) in faces.iter().enumerate() {
+            let Some((crop, entry)) = self.face_entry(frame, face, k as u32) else { continue };
+            let meta = FaceMeta::new(self.source.clone(), FrameRef { index: frame.index, time: frame.time }, entry, self.store.extractor.clone());
+            let path = self.options.output.join(DOUBTFUL_DIR).join(face_file_name(&self.stem, frame.index, k as u32));
+            write_face_png(&path, &crop, &meta).map_err(|source| ExtractError::FacePng { path: path.clone(), source })?;
+            self.progress.faces_doubtful += 1;
+        }
+        Ok(())
+    }
+
+    /// The crop and record of one face, or `None` for landmarks that cannot be aligned.
+    fn face_entry(&self, frame: &Frame, face: &FaceRecord, face_index: u32) -> Option<(image::RgbImage, FaceEntry)> {
+        let aligned = AlignedFace::new(&face.landmarks, self.options.size, self.options.frame)?;
+        let crop = aligned.crop(&frame.image);
+        let in_crop = aligned.landmarks_in_crop(&face.landmarks);
+        let masks = MaskKind::FROM_LANDMARKS
+            .iter()
+            .filter_map(|&kind| landmark_mask(kind, &in_crop, self.options.size, self.options.mask_size))
+            .map(|m| StoredMask::encode(&m))
+            .collect();
+        let entry = FaceEntry { face_index, detection: face.detection, landmarks: face.landmarks, aligned, masks, identity: Some(face.descriptor), file: None };
+        Some((crop, entry))
+    }
+
     /// Writes the faces of one frame, then records the frame in the store (in that order: a
     /// crash in between only means the faces are written again on resume).
     fn write_frame(&mut self, frame: &Frame, name: Option<String>, faces: &[FaceRecord], observer: &mut dyn Observer) -> Result<(), ExtractError> {
         let mut entries = Vec::with_capacity(faces.len());
         for face in faces {
             // Degenerate landmarks (all on one point) cannot be aligned: skip the face.
-            let Some(aligned) = AlignedFace::new(&face.landmarks, self.options.size, self.options.frame) else { continue };
             let face_index = entries.len() as u32;
-            let crop = aligned.crop(&frame.image);
-            let in_crop = aligned.landmarks_in_crop(&face.landmarks);
-            let masks = MaskKind::FROM_LANDMARKS
-                .iter()
-                .filter_map(|&kind| landmark_mask(kind, &in_crop, self.options.size, self.options.mask_size))
-                .map(|m| StoredMask::encode(&m))
-                .collect();
+            let Some((crop, entry)) = self.face_entry(frame, face, face_index) else { continue };
             let file = face_file_name(&self.stem, frame.index, face_index);
-            let entry = FaceEntry { face_index, detection: face.detection, landmarks: face.landmarks, aligned, masks, identity: Some(face.descriptor), file: None };
             let meta = FaceMeta::new(self.source.clone(), FrameRef { index: frame.index, time: frame.time }, entry.clone(), self.store.extractor.clone());
             let path = self.options.output.join(&file);
             write_face_png(&path, &crop, &meta).map_err(|source| ExtractError::FacePng { path: path.clone(), source })?;

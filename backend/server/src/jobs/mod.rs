@@ -2,12 +2,18 @@
 //! request path, streams their progress to the database and to open pages, and records how
 //! they ended. Jobs left running by a previous process are marked interrupted at start-up and
 //! wait for a user to resume them.
+//!
+//! Workers run in lanes, so a long extraction never holds up the quick check of a new upload:
+//! one worker per lane, each claiming only its lane's kinds.
 
+mod extract;
 mod probe;
 
 use crate::events::{EventBody, EventHub};
 use app::api::ssr::{job_dto, JobControl};
 use doppel_store::{Job, JobProgress, JobState, Store};
+use doppel_engine::device::ComputeDevice;
+use doppel_engine::nets::ModelsDir;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -19,14 +25,33 @@ use tokio::sync::{watch, Notify};
 pub enum JobKind {
     /// Probe an uploaded file with FFmpeg and make its thumbnail.
     Probe,
+    /// Extract the faces of a video or photo into a face set.
+    Extract,
+}
+
+/// Workers of one lane take only its kinds, one job at a time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Lane {
+    /// Seconds of work: checking uploads.
+    Quick,
+    /// Minutes to hours of network inference.
+    Heavy,
 }
 
 impl JobKind {
-    pub const ALL: [JobKind; 1] = [JobKind::Probe];
+    pub const ALL: [JobKind; 2] = [JobKind::Probe, JobKind::Extract];
 
     pub fn as_str(self) -> &'static str {
         match self {
             JobKind::Probe => "probe",
+            JobKind::Extract => app::api::EXTRACT_JOB,
+        }
+    }
+
+    pub fn lane(self) -> Lane {
+        match self {
+            JobKind::Probe => Lane::Quick,
+            JobKind::Extract => Lane::Heavy,
         }
     }
 
@@ -50,20 +75,72 @@ impl From<doppel_store::StoreError> for JobError {
     }
 }
 
-/// What a running job gets: its row, the store, the event hub, and its progress and cancel
-/// handles.
+/// What the engine's jobs run with: where the network weights are, and on what device.
+#[derive(Debug, Clone)]
+pub struct EngineConfig {
+    pub models: ModelsDir,
+    pub device: ComputeDevice,
+}
+
+impl EngineConfig {
+    /// `DOPPEL_MODELS_DIR` (default `models/`), on the CPU.
+    pub fn from_env() -> EngineConfig {
+        EngineConfig { models: ModelsDir::from_env(), device: ComputeDevice::Cpu }
+    }
+}
+
+/// Where a job is: units done of a total, and optionally the seconds its work took so far
+/// (else the rate counts from when the job started).
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+struct Tick {
+    done: u64,
+    total: u64,
+    seconds: Option<f64>,
+}
+
+/// What a running job gets: its row, the store, the event hub, the engine settings, and its
+/// progress and cancel handles.
 pub struct JobCtx {
     pub job: Job,
     pub store: Store,
     pub hub: EventHub,
+    pub engine: Arc<EngineConfig>,
+    handle: JobHandle,
+    message: Mutex<Option<String>>,
+}
+
+/// The progress and cancel handles of a job, for the worker thread that does its work.
+#[derive(Clone)]
+pub struct JobHandle {
     cancel: Arc<AtomicBool>,
-    progress: watch::Sender<(u64, u64)>,
+    progress: Arc<watch::Sender<Tick>>,
+}
+
+impl JobHandle {
+    /// Whether a user asked the job to stop.
+    pub fn cancelled(&self) -> bool {
+        self.cancel.load(Ordering::Relaxed)
+    }
+
+    pub fn progress(&self, done: u64, total: u64) {
+        self.progress.send_replace(Tick { done, total, seconds: None });
+    }
+
+    /// Progress with the seconds the work itself took (the rate and ETA then leave out
+    /// set-up time such as loading networks).
+    pub fn progress_timed(&self, done: u64, total: u64, seconds: f64) {
+        self.progress.send_replace(Tick { done, total, seconds: Some(seconds) });
+    }
+
+    fn last(&self) -> Tick {
+        *self.progress.borrow()
+    }
 }
 
 impl JobCtx {
     /// Returns `Err(Cancelled)` once a user asked the job to stop.
     pub fn check_cancel(&self) -> Result<(), JobError> {
-        if self.cancel.load(Ordering::Relaxed) {
+        if self.handle.cancelled() {
             Err(JobError::Cancelled)
         } else {
             Ok(())
@@ -71,7 +148,17 @@ impl JobCtx {
     }
 
     pub fn progress(&self, done: u64, total: u64) {
-        self.progress.send_replace((done, total));
+        self.handle.progress(done, total);
+    }
+
+    /// A handle to move to the thread doing the work.
+    pub fn handle(&self) -> JobHandle {
+        self.handle.clone()
+    }
+
+    /// The job's last word on its work, kept whatever its end (see `Job::message`).
+    pub fn set_message(&self, message: impl Into<String>) {
+        *self.message.lock().unwrap_or_else(|p| p.into_inner()) = Some(message.into());
     }
 
     pub async fn log(&self, line: &str) {
@@ -84,6 +171,7 @@ impl JobCtx {
 pub struct JobRunner {
     store: Store,
     hub: EventHub,
+    engine: Arc<EngineConfig>,
     cancels: Mutex<HashMap<i64, Arc<AtomicBool>>>,
     wake: Notify,
 }
@@ -92,29 +180,30 @@ pub struct JobRunner {
 const PROGRESS_EVERY: Duration = Duration::from_millis(250);
 
 impl JobRunner {
-    pub fn new(store: Store, hub: EventHub) -> Arc<JobRunner> {
-        Arc::new(JobRunner { store, hub, cancels: Mutex::new(HashMap::new()), wake: Notify::new() })
+    pub fn new(store: Store, hub: EventHub, engine: EngineConfig) -> Arc<JobRunner> {
+        Arc::new(JobRunner { store, hub, engine: Arc::new(engine), cancels: Mutex::new(HashMap::new()), wake: Notify::new() })
     }
 
-    /// Marks jobs of a previous process as interrupted and starts `workers` worker loops.
-    pub async fn start(self: &Arc<Self>, workers: usize) -> Result<(), doppel_store::StoreError> {
+    /// Marks jobs of a previous process as interrupted and starts one worker per lane.
+    pub async fn start(self: &Arc<Self>) -> Result<(), doppel_store::StoreError> {
         for job in self.store.interrupt_running_jobs().await? {
             tracing::warn!("job {} ({}) was interrupted by a restart; resume it from its project page", job.id, job.kind);
         }
-        for _ in 0..workers.max(1) {
+        for lane in [Lane::Quick, Lane::Heavy] {
             let runner = Arc::clone(self);
-            tokio::spawn(async move { runner.work().await });
+            tokio::spawn(async move { runner.work(lane).await });
         }
         Ok(())
     }
 
-    async fn work(self: Arc<Self>) {
-        let kinds: Vec<&str> = JobKind::ALL.iter().map(|k| k.as_str()).collect();
+    async fn work(self: Arc<Self>, lane: Lane) {
+        let kinds: Vec<&str> = JobKind::ALL.iter().filter(|k| k.lane() == lane).map(|k| k.as_str()).collect();
         loop {
             match self.store.claim_next_job(&kinds).await {
                 Ok(Some(job)) => self.run(job).await,
                 Ok(None) => {
-                    let _ = tokio::time::timeout(Duration::from_secs(5), self.wake.notified()).await;
+                    // Woken by any new job; a worker of the other lane just looks again.
+                    let _ = tokio::time::timeout(Duration::from_secs(2), self.wake.notified()).await;
                 }
                 Err(e) => {
                     tracing::error!("job queue: {e}");
@@ -129,18 +218,34 @@ impl JobRunner {
         let cancel = Arc::new(AtomicBool::new(false));
         self.lock_cancels().insert(id, cancel.clone());
         self.announce(&job);
-        let (tx, rx) = watch::channel((job.progress.done, job.progress.total));
-        let ctx = JobCtx { job: job.clone(), store: self.store.clone(), hub: self.hub.clone(), cancel, progress: tx };
+        let (tx, rx) = watch::channel(Tick { done: job.progress.done, total: job.progress.total, seconds: None });
+        let handle = JobHandle { cancel, progress: Arc::new(tx) };
+        let ctx = JobCtx {
+            job: job.clone(),
+            store: self.store.clone(),
+            hub: self.hub.clone(),
+            engine: self.engine.clone(),
+            handle,
+            message: Mutex::new(None),
+        };
         let ticker = tokio::spawn(forward_progress(self.store.clone(), self.hub.clone(), job.clone(), rx));
         let outcome = match JobKind::parse(&job.kind) {
             Some(JobKind::Probe) => probe::run(&ctx).await,
+            Some(JobKind::Extract) => extract::run(&ctx).await,
             None => Err(JobError::Failed(format!("unknown job kind '{}'", job.kind))),
         };
         ticker.abort();
-        let (done, total) = *ctx.progress.borrow();
+        let Tick { done, total, .. } = ctx.handle.last();
         let last = JobProgress { done, total, rate: None, eta_secs: Some(0.0) };
         if let Err(e) = self.store.set_job_progress(id, &last).await {
             tracing::warn!("job {id}: {e}");
+        }
+        let message = ctx.message.lock().unwrap_or_else(|p| p.into_inner()).take();
+        if let Some(m) = &message {
+            ctx.log(m).await;
+            if let Err(e) = self.store.set_job_message(id, m).await {
+                tracing::warn!("job {id}: could not record its message: {e}");
+            }
         }
         let (state, error) = match &outcome {
             Ok(()) => (JobState::Done, None),
@@ -176,6 +281,9 @@ impl JobControl for JobRunner {
     fn changed(&self, job: &Job) {
         self.announce(job);
         if job.state == JobState::Queued {
+            // Both lanes look: the one that takes this kind claims it.
+            self.wake.notify_waiters();
+            // And a permit for a worker that was between two looks.
             self.wake.notify_one();
         }
     }
@@ -185,11 +293,12 @@ impl JobControl for JobRunner {
     }
 }
 
-/// "check clip.mp4"
+/// "check clip.mp4", "extract faces from clip.mp4"
 pub fn title(job: &Job) -> String {
     let label = job.params.get("label").and_then(|l| l.as_str()).unwrap_or("a file");
     match JobKind::parse(&job.kind) {
         Some(JobKind::Probe) => format!("check {label}"),
+        Some(JobKind::Extract) => format!("extract faces from {label}"),
         None => job.kind.clone(),
     }
 }
@@ -204,7 +313,7 @@ pub fn rate_and_eta(done: u64, total: u64, elapsed: Duration) -> (Option<f64>, O
     (Some(rate), Some(total.saturating_sub(done) as f64 / rate))
 }
 
-async fn forward_progress(store: Store, hub: EventHub, mut job: Job, mut rx: watch::Receiver<(u64, u64)>) {
+async fn forward_progress(store: Store, hub: EventHub, mut job: Job, mut rx: watch::Receiver<Tick>) {
     let started = Instant::now();
     let mut tick = tokio::time::interval(PROGRESS_EVERY);
     loop {
@@ -212,8 +321,9 @@ async fn forward_progress(store: Store, hub: EventHub, mut job: Job, mut rx: wat
         if !rx.has_changed().unwrap_or(false) {
             continue;
         }
-        let (done, total) = *rx.borrow_and_update();
-        let (rate, eta_secs) = rate_and_eta(done, total, started.elapsed());
+        let Tick { done, total, seconds } = *rx.borrow_and_update();
+        let elapsed = seconds.map(Duration::from_secs_f64).unwrap_or_else(|| started.elapsed());
+        let (rate, eta_secs) = rate_and_eta(done, total, elapsed);
         job.progress = JobProgress { done, total, rate, eta_secs };
         if let Err(e) = store.set_job_progress(job.id, &job.progress).await {
             tracing::warn!("job {}: {e}", job.id);
@@ -240,5 +350,8 @@ mod tests {
             assert_eq!(JobKind::parse(k.as_str()), Some(k));
         }
         assert_eq!(JobKind::parse("nope"), None);
+        assert_eq!(JobKind::Extract.as_str(), "extract", "the app starts extract jobs by this name");
+        assert_eq!(JobKind::Probe.lane(), Lane::Quick);
+        assert_eq!(JobKind::Extract.lane(), Lane::Heavy);
     }
 }

@@ -1,4 +1,4 @@
-//! `GET /api/projects/{id}/events`: server-sent events of one project (`job`, `media`).
+//! `GET /api/projects/{id}/events`: server-sent events of one project (`job`, `media`, `face`).
 
 use super::project_access;
 use crate::error::ApiError;

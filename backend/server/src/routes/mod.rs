@@ -1,7 +1,9 @@
-//! Plain HTTP routes for what streams: uploads, file downloads and thumbnails, live events.
+//! Plain HTTP routes for what streams: uploads, file downloads and thumbnails, face images,
+//! live events.
 //! Pages and server functions are served by Leptos.
 
 pub mod events;
+pub mod faces;
 pub mod files;
 pub mod upload;
 

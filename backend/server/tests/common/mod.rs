@@ -16,6 +16,13 @@ pub fn shared_data(rel: &str) -> PathBuf {
     PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared/data")).join(rel)
 }
 
+/// The repository's network weights (or `DOPPEL_MODELS_DIR`).
+pub fn models_dir() -> PathBuf {
+    std::env::var_os("DOPPEL_MODELS_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../models")))
+}
+
 pub struct TestServer {
     pub router: Router,
     pub state: doppel::server::AppState,
@@ -23,6 +30,11 @@ pub struct TestServer {
 }
 
 pub async fn server(max_upload: u64) -> TestServer {
+    server_with_models(max_upload, models_dir()).await
+}
+
+/// A server whose jobs look for the network weights in `models`.
+pub async fn server_with_models(max_upload: u64, models: PathBuf) -> TestServer {
     let dir = tempfile::tempdir().unwrap();
     let site = dir.path().join("site");
     std::fs::create_dir_all(site.join("pkg")).unwrap();
@@ -34,7 +46,11 @@ pub async fn server(max_upload: u64) -> TestServer {
         site_dir: site,
         max_upload,
     };
-    let (router, state) = doppel::server::build(config).await.unwrap();
+    let engine = doppel::jobs::EngineConfig {
+        models: doppel_engine::nets::ModelsDir::new(models),
+        device: doppel_engine::device::ComputeDevice::Cpu,
+    };
+    let (router, state) = doppel::server::build_with(config, engine).await.unwrap();
     TestServer { router, state, dir }
 }
 

@@ -1,0 +1,80 @@
+//! `GET /api/projects/{id}/facesets/{set}/faces/{file}`: one face PNG of a face set, and with
+//! `?size=N` a small square JPEG of it, made on the first request and cached under the
+//! project's `cache/` (a 512 px face PNG is ~200 KB; its 128 px JPEG ~5 KB).
+//!
+//! The file name must be a face file name (`<stem>_<frame>_<face>.png`); anything else,
+//! including every path trick, is 404 before the file system is asked.
+
+use super::project_access;
+use crate::error::ApiError;
+use crate::server::AppState;
+use axum::body::Body;
+use axum::extract::{Path, Query, State};
+use axum::http::{header, HeaderValue, Request};
+use axum::response::{IntoResponse, Response};
+use doppel_store::{DataDir, Role};
+use std::path::PathBuf;
+use tower::ServiceExt;
+use tower_http::services::ServeFile;
+use tower_sessions::Session;
+
+/// Sides of the JPEGs `?size=` makes.
+pub const THUMB_SIZES: [u32; 3] = [64, 128, 256];
+
+#[derive(serde::Deserialize)]
+pub struct FaceQuery {
+    size: Option<u32>,
+}
+
+pub async fn face(
+    State(state): State<AppState>,
+    session: Session,
+    Path((project, set, file)): Path<(i64, i64, String)>,
+    Query(query): Query<FaceQuery>,
+    req: Request<Body>,
+) -> Result<Response, ApiError> {
+    project_access(&state, &session, project, Role::Viewer).await?;
+    let set = state.ctx.store.face_set(project, set).await?;
+    let dirs = state.ctx.store.dirs();
+    let path = dirs.face_file(project, set.id, &file)?;
+    if !tokio::fs::metadata(&path).await.is_ok_and(|m| m.is_file()) {
+        return Err(ApiError::NotFound);
+    }
+    let (path, mime) = match query.size {
+        None => (path, mime_guess::mime::IMAGE_PNG),
+        Some(size) if THUMB_SIZES.contains(&size) => {
+            (thumbnail(dirs.clone(), project, set.id, file, path, size).await?, mime_guess::mime::IMAGE_JPEG)
+        }
+        Some(size) => {
+            let sizes = THUMB_SIZES.map(|s| s.to_string()).join(", ");
+            return Err(ApiError::BadRequest(format!("size must be one of {sizes}, not {size}")));
+        }
+    };
+    let mut res = ServeFile::new_with_mime(path, &mime).oneshot(req).await.map_err(ApiError::internal)?.into_response();
+    res.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("private, max-age=3600"));
+    Ok(res)
+}
+
+/// The cached JPEG of a face, made again when the face PNG is newer.
+async fn thumbnail(dirs: DataDir, project: i64, set: i64, file: String, png: PathBuf, size: u32) -> Result<PathBuf, ApiError> {
+    let jpeg = dirs.face_thumb_file(project, set, &file, size)?;
+    let made = tokio::task::spawn_blocking(move || -> Result<PathBuf, String> {
+        let modified = |p: &std::path::Path| std::fs::metadata(p).and_then(|m| m.modified()).ok();
+        if let (Some(t), Some(p)) = (modified(&jpeg), modified(&png)) {
+            if t >= p {
+                return Ok(jpeg);
+            }
+        }
+        let img = image::open(&png).map_err(|e| format!("{}: {e}", png.display()))?;
+        let small = img.resize_exact(size, size, image::imageops::FilterType::Triangle).to_rgb8();
+        let mut bytes = Vec::new();
+        image::codecs::jpeg::JpegEncoder::new_with_quality(&mut bytes, 85)
+            .encode_image(&small)
+            .map_err(|e| format!("encoding a face thumbnail: {e}"))?;
+        doppel_store::replace_atomic(&jpeg, &bytes).map_err(|e| format!("{}: {e}", jpeg.display()))?;
+        Ok(jpeg)
+    })
+    .await
+    .map_err(ApiError::internal)?;
+    made.map_err(ApiError::internal)
+}
