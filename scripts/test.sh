@@ -58,12 +58,14 @@ finish() {
     exit 0
 }
 
+# One test file at a time: an extraction test keeps both cores busy, and a page in another
+# file then took over 20 s to compile its wasm and hydrate.
 # shellcheck disable=SC2317  # called through phase
 browser_tests() {
     cd "$ROOT/end2end" || return 1
     DOPPEL_BIN="$CARGO_TARGET_DIR/debug/doppel" DOPPEL_SITE_DIR="$SITE_DIR" \
         CHROMIUM_BIN="$(command -v chromium || true)" \
-        node --test </dev/null
+        node --test --test-concurrency=1 </dev/null
 }
 
 # Test files node's runner would pick up (outside node_modules).

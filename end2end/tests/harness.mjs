@@ -56,8 +56,15 @@ export async function startServer({ maxUpload } = {}) {
     setupLink,
     output: () => output,
     async stop() {
-      child.kill('SIGTERM');
-      await new Promise((ok) => { child.once('exit', ok); setTimeout(ok, 5000); });
+      // A server still busy with a job (an extraction) must not outlive its test file: the
+      // next file's pages would compete with it for the CPU.
+      if (child.exitCode === null) {
+        const exited = new Promise((ok) => child.once('exit', ok));
+        child.kill('SIGTERM');
+        const timer = setTimeout(() => child.kill('SIGKILL'), 5000);
+        await exited;
+        clearTimeout(timer);
+      }
       rmSync(dataDir, { recursive: true, force: true });
     },
   };
