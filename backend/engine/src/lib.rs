@@ -13,6 +13,7 @@ pub mod identity;
 pub mod mask;
 pub mod media;
 pub mod nets;
+pub mod train;
 
 /// Tests allocate as the `doppel` binary does (see its `main.rs`): the system allocator maps
 /// every block over 32 MB afresh, and page faults then cost more than the convolutions.

@@ -1,0 +1,9 @@
+//! Training the swap model: the autoencoder family ([`model`]), its blocks, and the training
+//! iteration ([`step`]). Sessions, data loading and augmentation build on these.
+
+pub mod blocks;
+pub mod model;
+pub mod step;
+
+pub use model::{ModelKind, SwapModel, SwapModelConfig};
+pub use step::{Batch, OptimizerSettings, StepLoss, Trainer};

@@ -1,0 +1,222 @@
+//! The swap autoencoder: one shared encoder, one decoder per identity. A face of A through
+//! the encoder and decoder B comes out as B with A's pose and expression.
+//!
+//! One configurable family; [`ModelKind`] names the presets users know from faceswap.
+
+use burn::config::Config;
+use burn::module::Module;
+use burn::nn::conv::{Conv2d, Conv2dConfig};
+use burn::nn::{Linear, LinearConfig, PaddingConfig2d};
+use burn::tensor::activation::sigmoid;
+use burn::tensor::{Device, Tensor};
+
+use super::blocks::{Down, DownConfig, Upscale, UpscaleConfig};
+
+/// Strided convolutions down to a small map, two dense layers (the bottleneck), one upscale.
+#[derive(Config, Debug)]
+pub struct EncoderConfig {
+    /// Side of the square input.
+    pub input: usize,
+    /// Output channels of each stride-2 convolution.
+    pub filters: Vec<usize>,
+    /// Width of the bottleneck.
+    pub dense: usize,
+    /// Side and channels of the map the bottleneck is reshaped to.
+    pub side: usize,
+    pub channels: usize,
+    /// Channels after the encoder's upscale (what the decoders get).
+    pub upscale: usize,
+}
+
+#[derive(Module, Debug)]
+pub struct Encoder {
+    downs: Vec<Down>,
+    dense: Linear,
+    expand: Linear,
+    upscale: Upscale,
+    side: usize,
+    channels: usize,
+}
+
+impl EncoderConfig {
+    pub fn init(&self, device: &Device) -> Encoder {
+        let mut c_in = 3;
+        let downs = self
+            .filters
+            .iter()
+            .map(|&c| {
+                let d = DownConfig::new([c_in, c]).init(device);
+                c_in = c;
+                d
+            })
+            .collect();
+        let flat_side = self.input >> self.filters.len();
+        Encoder {
+            downs,
+            dense: LinearConfig::new(c_in * flat_side * flat_side, self.dense).init(device),
+            expand: LinearConfig::new(self.dense, self.channels * self.side * self.side).init(device),
+            upscale: UpscaleConfig::new([self.channels, self.upscale]).init(device),
+            side: self.side,
+            channels: self.channels,
+        }
+    }
+}
+
+impl Encoder {
+    /// `[b, 3, input, input]` in `[0, 1]` -> `[b, upscale, 2 side, 2 side]`.
+    pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
+        let x = self.downs.iter().fold(x, |x, d| d.forward(x));
+        let [b, _, _, _] = x.dims();
+        let x = self.expand.forward(self.dense.forward(x.flatten::<2>(1, 3)));
+        self.upscale.forward(x.reshape([b, self.channels, self.side, self.side]))
+    }
+}
+
+/// Upscales back to the face, then a 5x5 convolution to RGB and a sigmoid.
+#[derive(Config, Debug)]
+pub struct DecoderConfig {
+    /// Channels of the encoder's output.
+    pub input: usize,
+    /// Output channels of each upscale.
+    pub filters: Vec<usize>,
+}
+
+#[derive(Module, Debug)]
+pub struct Decoder {
+    upscales: Vec<Upscale>,
+    output: Conv2d,
+}
+
+impl DecoderConfig {
+    pub fn init(&self, device: &Device) -> Decoder {
+        let mut c_in = self.input;
+        let upscales = self
+            .filters
+            .iter()
+            .map(|&c| {
+                let u = UpscaleConfig::new([c_in, c]).init(device);
+                c_in = c;
+                u
+            })
+            .collect();
+        Decoder { upscales, output: Conv2dConfig::new([c_in, 3], [5, 5]).with_padding(PaddingConfig2d::Same).init(device) }
+    }
+}
+
+impl Decoder {
+    /// Encoder output -> `[b, 3, side, side]` in `[0, 1]`.
+    pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
+        sigmoid(self.output.forward(self.upscales.iter().fold(x, |x, u| u.forward(x))))
+    }
+}
+
+/// The models users pick by name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ModelKind {
+    /// faceswap's Original: 64 px, four 5x5 convolutions 128..1024, dense 1024, 4x4x1024.
+    Original,
+    /// A smaller Original for low memory: three convolutions 128..512, dense 512, 4x4x512.
+    Lightweight,
+}
+
+impl ModelKind {
+    pub const ALL: [ModelKind; 2] = [ModelKind::Original, ModelKind::Lightweight];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            ModelKind::Original => "original",
+            ModelKind::Lightweight => "lightweight",
+        }
+    }
+
+    pub fn config(self) -> SwapModelConfig {
+        match self {
+            ModelKind::Original => SwapModelConfig::new(
+                self,
+                EncoderConfig::new(64, vec![128, 256, 512, 1024], 1024, 4, 1024, 512),
+                DecoderConfig::new(512, vec![256, 128, 64]),
+            ),
+            ModelKind::Lightweight => SwapModelConfig::new(
+                self,
+                EncoderConfig::new(64, vec![128, 256, 512], 512, 4, 512, 256),
+                DecoderConfig::new(256, vec![128, 64, 32]),
+            ),
+        }
+    }
+}
+
+/// A whole model: what `config.json` beside the weights holds.
+#[derive(Config, Debug)]
+pub struct SwapModelConfig {
+    pub kind: ModelKind,
+    pub encoder: EncoderConfig,
+    pub decoder: DecoderConfig,
+}
+
+#[derive(Module, Debug)]
+pub struct SwapModel {
+    pub encoder: Encoder,
+    pub decoder_a: Decoder,
+    pub decoder_b: Decoder,
+}
+
+impl SwapModelConfig {
+    pub fn init(&self, device: &Device) -> SwapModel {
+        SwapModel { encoder: self.encoder.init(device), decoder_a: self.decoder.init(device), decoder_b: self.decoder.init(device) }
+    }
+
+    /// Side of the faces the model takes.
+    pub fn input_size(&self) -> usize {
+        self.encoder.input
+    }
+
+    /// Side of the faces the model makes.
+    pub fn output_size(&self) -> usize {
+        2 * self.encoder.side << self.decoder.filters.len()
+    }
+}
+
+impl SwapModel {
+    /// Faces through the encoder and decoder A.
+    pub fn forward_a(&self, x: Tensor<4>) -> Tensor<4> {
+        self.decoder_a.forward(self.encoder.forward(x))
+    }
+
+    /// Faces through the encoder and decoder B (A -> B is the swap).
+    pub fn forward_b(&self, x: Tensor<4>) -> Tensor<4> {
+        self.decoder_b.forward(self.encoder.forward(x))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn presets_have_the_documented_shapes_and_sizes() {
+        let device = crate::device::ComputeDevice::Cpu.to_burn().unwrap();
+        for kind in ModelKind::ALL {
+            let config = kind.config();
+            assert_eq!((config.input_size(), config.output_size()), (64, 64), "{kind:?}");
+            let model = config.init(&device);
+            let x = Tensor::<4>::zeros([2, 3, 64, 64], &device);
+            assert_eq!(model.forward_a(x.clone()).dims(), [2, 3, 64, 64]);
+            assert_eq!(model.forward_b(x).dims(), [2, 3, 64, 64]);
+            let params = model.num_params();
+            // bench.md: Original has ~82 M parameters (encoder 69.7 M, decoders 6.2 M each).
+            if kind == ModelKind::Original {
+                assert!((80_000_000..84_000_000).contains(&params), "{params}");
+            }
+        }
+    }
+
+    #[test]
+    fn config_round_trips_as_json() {
+        let config = ModelKind::Original.config();
+        let json = serde_json::to_string(&config).unwrap();
+        let back: SwapModelConfig = serde_json::from_str(&json).unwrap();
+        assert_eq!(back.kind, ModelKind::Original);
+        assert_eq!(back.encoder.filters, vec![128, 256, 512, 1024]);
+    }
+}

@@ -1,0 +1,148 @@
+//! One training iteration: a batch of A through decoder A, a batch of B through decoder B,
+//! masked mean absolute error, one Adam step on the sum.
+
+use burn::optim::{AdamConfig, GradientsParams, ModuleOptimizer};
+use burn::tensor::{Device, Tensor, TensorData};
+
+use super::model::{SwapModel, SwapModelConfig};
+
+/// Adam as faceswap sets it up: learning rate 5e-5, beta1 0.5, beta2 0.999, epsilon 1e-7.
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct OptimizerSettings {
+    pub learning_rate: f64,
+    pub beta1: f32,
+    pub beta2: f32,
+    pub epsilon: f32,
+}
+
+impl Default for OptimizerSettings {
+    fn default() -> Self {
+        OptimizerSettings { learning_rate: 5e-5, beta1: 0.5, beta2: 0.999, epsilon: 1e-7 }
+    }
+}
+
+/// A batch of faces in `[0, 1]`, NCHW, with the mask the loss is weighted by.
+#[derive(Debug, Clone)]
+pub struct Batch {
+    /// What goes into the encoder (augmented).
+    pub input: Vec<f32>,
+    /// What should come out (the same faces, not warped).
+    pub target: Vec<f32>,
+    /// 1 inside the face, 0 outside, one channel.
+    pub mask: Vec<f32>,
+    pub size: usize,
+    pub side: usize,
+}
+
+/// The losses of one iteration.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct StepLoss {
+    pub a: f32,
+    pub b: f32,
+}
+
+/// The model being trained, its optimiser and its device.
+pub struct Trainer {
+    /// Always `Some` between steps (moved through the optimiser during one).
+    model: Option<SwapModel>,
+    pub optimizer: ModuleOptimizer,
+    pub settings: OptimizerSettings,
+    device: Device,
+}
+
+impl Trainer {
+    /// A new model of `config` on `device` (made trainable), with a fresh optimiser.
+    pub fn new(config: &SwapModelConfig, settings: OptimizerSettings, device: &Device) -> Trainer {
+        let device = device.clone().autodiff();
+        let model = Some(config.init(&device));
+        Trainer { model, optimizer: optimizer(&settings), settings, device }
+    }
+
+    pub fn model(&self) -> &SwapModel {
+        self.model.as_ref().expect("the model is back after every step")
+    }
+
+    /// One iteration on a batch of each side; returns the losses before the update.
+    pub fn step(&mut self, a: &Batch, b: &Batch) -> StepLoss {
+        let (ia, ta, ma) = self.tensors(a);
+        let (ib, tb, mb) = self.tensors(b);
+        let model = self.model.take().expect("the model is back after every step");
+        let loss_a = masked_mae(model.forward_a(ia), ta, ma);
+        let loss_b = masked_mae(model.forward_b(ib), tb, mb);
+        let values = StepLoss { a: scalar(loss_a.clone()), b: scalar(loss_b.clone()) };
+        let grads = GradientsParams::from_grads((loss_a + loss_b).backward(), &model);
+        self.model = Some(self.optimizer.step(self.settings.learning_rate, model, grads));
+        values
+    }
+
+    fn tensors(&self, batch: &Batch) -> (Tensor<4>, Tensor<4>, Tensor<4>) {
+        // Inputs need no gradient: plain CPU tensors are constants to the autodiff graph.
+        let plain = self.device.clone().without_autodiff();
+        let shape = [batch.size, 3, batch.side, batch.side];
+        let t = |v: &Vec<f32>, shape: [usize; 4]| Tensor::<4>::from_data(TensorData::new(v.clone(), shape), &plain);
+        (t(&batch.input, shape), t(&batch.target, shape), t(&batch.mask, [batch.size, 1, batch.side, batch.side]))
+    }
+}
+
+fn optimizer(s: &OptimizerSettings) -> ModuleOptimizer {
+    AdamConfig::new().with_beta_1(s.beta1).with_beta_2(s.beta2).with_epsilon(s.epsilon).init()
+}
+
+/// Mean absolute error inside the mask (the mask broadcast over the colour channels).
+pub fn masked_mae(output: Tensor<4>, target: Tensor<4>, mask: Tensor<4>) -> Tensor<1> {
+    let [b, c, h, w] = output.dims();
+    let mask = mask.expand([b, c, h, w]);
+    let weight: f32 = scalar(mask.clone().sum()).max(1.0);
+    ((output - target).abs() * mask).sum() / weight
+}
+
+fn scalar(t: Tensor<1>) -> f32 {
+    t.into_data().convert::<f32>().to_vec::<f32>().map(|v| v[0]).unwrap_or(f32::NAN)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::train::model::ModelKind;
+
+    /// Faces of two people from ../shared/data/identities as 64 px batches, full masks.
+    fn batch(person: &str) -> Batch {
+        let dir = crate::media::testdata::root().join("identities").join(person);
+        let side = 64;
+        let (mut input, mut mask) = (Vec::new(), Vec::new());
+        for i in 1..=4 {
+            let img = image::open(dir.join(format!("{person}{i}.png"))).unwrap().to_rgb8();
+            let img = image::imageops::resize(&img, side as u32, side as u32, image::imageops::FilterType::Triangle);
+            for c in 0..3 {
+                input.extend(img.pixels().map(|p| f32::from(p[c]) / 255.0));
+            }
+            mask.extend(std::iter::repeat_n(1.0, side * side));
+        }
+        Batch { target: input.clone(), input, mask, size: 4, side }
+    }
+
+    #[test]
+    fn training_lowers_the_loss_of_both_sides() {
+        let device = crate::device::ComputeDevice::Cpu.to_burn().unwrap();
+        let settings = OptimizerSettings { learning_rate: 3e-4, ..OptimizerSettings::default() };
+        let mut trainer = Trainer::new(&ModelKind::Lightweight.config(), settings, &device);
+        let (a, b) = (batch("amy"), batch("raj"));
+        let losses: Vec<StepLoss> = (0..40).map(|_| trainer.step(&a, &b)).collect();
+        let mean = |s: &[StepLoss]| (s.iter().map(|l| l.a).sum::<f32>() / s.len() as f32, s.iter().map(|l| l.b).sum::<f32>() / s.len() as f32);
+        let (first, last) = (mean(&losses[..5]), mean(&losses[35..]));
+        println!("loss A {:.4} -> {:.4}, B {:.4} -> {:.4}", first.0, last.0, first.1, last.1);
+        assert!(last.0.is_finite() && last.1.is_finite());
+        assert!(last.0 < first.0 * 0.85 && last.1 < first.1 * 0.85, "{first:?} -> {last:?}");
+    }
+
+    #[test]
+    fn the_mask_limits_the_loss_to_the_face() {
+        let device = crate::device::ComputeDevice::Cpu.to_burn().unwrap();
+        let out = Tensor::<4>::ones([1, 3, 2, 2], &device);
+        let target = Tensor::<4>::zeros([1, 3, 2, 2], &device);
+        let mask = Tensor::<4>::from_data(TensorData::new(vec![1.0f32, 0.0, 0.0, 0.0], [1, 1, 2, 2]), &device);
+        assert!((scalar(masked_mae(out.clone(), target.clone(), mask)) - 1.0).abs() < 1e-6);
+        let none = Tensor::<4>::zeros([1, 1, 2, 2], &device);
+        assert_eq!(scalar(masked_mae(out, target, none)), 0.0);
+    }
+}
