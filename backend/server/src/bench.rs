@@ -21,6 +21,41 @@ pub enum BenchCommand {
     /// Extraction: frames/s per stage and overall, next to face-api.js (the networks as
     /// their authors ship them, on TensorFlow.js under Node) on the same frames.
     Extract(BenchExtractArgs),
+    /// Training: examples/s (2 x batch x iterations / s) and inference faces/s after warm-up,
+    /// next to the same model in TensorFlow on the CPU in the same run (Original only).
+    Train(BenchTrainArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct BenchTrainArgs {
+    /// The model.
+    #[arg(short = 't', long = "trainer", value_enum, default_value_t = ModelArg::Original)]
+    pub model: ModelArg,
+    #[arg(long, default_value_t = 16)]
+    pub batch_size: usize,
+    /// Timed iterations (after the warm-up).
+    #[arg(long, default_value_t = 5)]
+    pub iterations: usize,
+    #[arg(long, default_value_t = 2)]
+    pub warmup: usize,
+    /// Faces per inference batch.
+    #[arg(long, default_value_t = 64)]
+    pub infer_batch: usize,
+    /// Threads for the reference (this machine's cores by default).
+    #[arg(long)]
+    pub threads: Option<usize>,
+    /// The reference script (scripts/bench/original_tf.py).
+    #[arg(long, default_value = "scripts/bench/original_tf.py")]
+    pub reference: PathBuf,
+    /// Skip the reference: Doppel's numbers only, no ratio.
+    #[arg(long)]
+    pub no_reference: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ModelArg {
+    Original,
+    Lightweight,
 }
 
 #[derive(Debug, Args)]
@@ -55,6 +90,7 @@ pub struct BenchExtractArgs {
 pub fn run(command: BenchCommand) -> anyhow::Result<()> {
     match command {
         BenchCommand::Extract(args) => extract_bench(args),
+        BenchCommand::Train(args) => crate::bench_train::run(args),
     }
 }
 

@@ -9,5 +9,6 @@ pub mod routes;
 pub mod security;
 pub mod server;
 pub mod bench;
+pub mod bench_train;
 pub mod detect;
 pub mod extract_cli;

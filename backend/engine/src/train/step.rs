@@ -62,6 +62,22 @@ impl Trainer {
         self.model.as_ref().expect("the model is back after every step")
     }
 
+    /// Parameters in the model.
+    pub fn num_params(&self) -> usize {
+        use burn::module::Module as _;
+        self.model().num_params()
+    }
+
+    /// `faces` (their inputs) through the encoder and decoder B, without training: the swap
+    /// A -> B. Returns NCHW values in `[0, 1]`.
+    pub fn swap_to_b(&self, faces: &Batch) -> Vec<f32> {
+        use burn::module::Module as _;
+        let model = self.model().valid();
+        let plain = self.device.clone().without_autodiff();
+        let x = Tensor::<4>::from_data(TensorData::new(faces.input.clone(), [faces.size, 3, faces.side, faces.side]), &plain);
+        model.forward_b(x).into_data().convert::<f32>().to_vec::<f32>().unwrap_or_default()
+    }
+
     /// One iteration on a batch of each side; returns the losses before the update.
     pub fn step(&mut self, a: &Batch, b: &Batch) -> StepLoss {
         let (ia, ta, ma) = self.tensors(a);
