@@ -157,13 +157,13 @@ mod tests {
         let analyzer = FaceAnalyzer::load(&crate::nets::test_models(), &device).unwrap_or_else(|e| panic!("{e}"));
         let blank = std::env::temp_dir().join(format!("doppel-blank-{}.png", std::process::id()));
         image::RgbImage::from_pixel(300, 300, image::Rgb([90, 140, 200])).save(&blank).unwrap();
-        let err = IdentityFilter::from_images(&analyzer, &[blank.clone()], &[], 0.6).unwrap_err();
+        let err = IdentityFilter::from_images(&analyzer, std::slice::from_ref(&blank), &[], 0.6).unwrap_err();
         assert!(matches!(err, FilterError::NoFace(_)), "{err}");
         assert!(err.to_string().contains("no face found"));
         std::fs::remove_file(blank).unwrap();
         let bad = std::env::temp_dir().join(format!("doppel-notimage-{}.jpg", std::process::id()));
         std::fs::write(&bad, b"not an image").unwrap();
-        let err = IdentityFilter::from_images(&analyzer, &[bad.clone()], &[], 0.6).unwrap_err();
+        let err = IdentityFilter::from_images(&analyzer, std::slice::from_ref(&bad), &[], 0.6).unwrap_err();
         assert!(err.to_string().contains("doppel-notimage"), "{err}");
         std::fs::remove_file(bad).unwrap();
         assert!(matches!(IdentityFilter::from_images(&analyzer, &[], &[], 0.0), Err(FilterError::Threshold(_))));

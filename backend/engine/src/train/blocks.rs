@@ -83,7 +83,7 @@ mod tests {
         let device = crate::device::ComputeDevice::Cpu.to_burn().unwrap();
         // One pixel, 8 channels, r = 2 -> 2 channels of 2x2. Channel k holds the value k.
         let x = Tensor::<4>::from_data(TensorData::new((0..8).map(|v| v as f32).collect::<Vec<_>>(), [1, 8, 1, 1]), &device);
-        let y = depth_to_space(x, 2).into_data().to_vec::<f32>().unwrap();
+        let y = depth_to_space(x, 2).into_data().try_to_vec::<f32>().unwrap();
         // Output channel c at (i, j) comes from input channel (i * 2 + j) * 2 + c.
         assert_eq!(y, vec![0.0, 2.0, 4.0, 6.0, 1.0, 3.0, 5.0, 7.0]);
     }

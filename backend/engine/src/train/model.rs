@@ -173,7 +173,7 @@ impl SwapModelConfig {
 
     /// Side of the faces the model makes.
     pub fn output_size(&self) -> usize {
-        2 * self.encoder.side << self.decoder.filters.len()
+        (2 * self.encoder.side) << self.decoder.filters.len()
     }
 }
 

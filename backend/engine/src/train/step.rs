@@ -75,7 +75,7 @@ impl Trainer {
         let model = self.model().valid();
         let plain = self.device.clone().without_autodiff();
         let x = Tensor::<4>::from_data(TensorData::new(faces.input.clone(), [faces.size, 3, faces.side, faces.side]), &plain);
-        model.forward_b(x).into_data().convert::<f32>().to_vec::<f32>().unwrap_or_default()
+        model.forward_b(x).into_data().convert::<f32>().try_to_vec::<f32>().unwrap_or_default()
     }
 
     /// One iteration on a batch of each side; returns the losses before the update.
@@ -113,7 +113,7 @@ pub fn masked_mae(output: Tensor<4>, target: Tensor<4>, mask: Tensor<4>) -> Tens
 }
 
 fn scalar(t: Tensor<1>) -> f32 {
-    t.into_data().convert::<f32>().to_vec::<f32>().map(|v| v[0]).unwrap_or(f32::NAN)
+    t.into_data().convert::<f32>().try_to_vec::<f32>().map(|v| v[0]).unwrap_or(f32::NAN)
 }
 
 #[cfg(test)]
