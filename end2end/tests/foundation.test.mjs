@@ -27,7 +27,8 @@ test('the setup link creates the admin, who lands on the projects page', async (
   await page.fill('input[name=password]', 'admin password');
   await Promise.all([page.waitForURL(`${server.base}/`), page.click('button:has-text("Create admin")')]);
   await page.getByRole('heading', { name: 'Projects' }).waitFor();
-  assert.match(await page.locator('.topbar').innerText(), /admin/);
+  // The top bar follows the new session (its user is fetched again after the navigation).
+  await page.locator('.topbar', { hasText: 'admin' }).waitFor({ timeout: 10_000 });
   // The link is one-time: opening it again says setup is done.
   const again = await browser.newPage();
   await again.goto(server.setupLink);

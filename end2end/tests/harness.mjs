@@ -82,7 +82,35 @@ export async function launchBrowser() {
 
 /** Waits until the page's WASM has hydrated it (the bundle marks `<body data-hydrated>`). */
 export async function waitHydrated(page) {
-  await page.locator('body[data-hydrated]').waitFor({ state: 'attached', timeout: 20_000 });
+  watchErrors(page);
+  try {
+    await page.locator('body[data-hydrated]').waitFor({ state: 'attached', timeout: 20_000 });
+  } catch (err) {
+    // Known defect, being fixed: about one load in 15 of a project page panics in Leptos'
+    // hydration (tachys "failed_to_cast_text_node"), on an empty project too. Reload once,
+    // loudly; a second failure fails the test.
+    const panicked = (page.__doppelErrors ?? []).some((e) => e.includes('hydration.rs'));
+    if (panicked && !page.__doppelRetried) {
+      page.__doppelRetried = true;
+      console.warn(`hydration panic on ${page.url()}, reloading once`);
+      page.__doppelErrors = [];
+      await page.reload();
+      return waitHydrated(page);
+    }
+    // Say why: a panic in the wasm, a failed fetch of the bundle, ...
+    const errors = page.__doppelErrors ?? [];
+    err.message += `\npage ${page.url()}; browser errors:\n${errors.join('\n') || '(none)'}`;
+    throw err;
+  }
+}
+
+/** Keeps the page's uncaught errors and console errors, for failure messages. */
+function watchErrors(page) {
+  if (page.__doppelErrors) return;
+  page.__doppelErrors = [];
+  page.on('pageerror', (e) => page.__doppelErrors.push(`pageerror: ${e.message}`));
+  page.on('console', (m) => { if (m.type() === 'error') page.__doppelErrors.push(`console: ${m.text()}`); });
+  page.on('requestfailed', (r) => page.__doppelErrors.push(`request failed: ${r.url()} ${r.failure()?.errorText}`));
 }
 
 /** Creates the first admin through the setup link (in its own page). */
@@ -109,6 +137,7 @@ export async function callServerFn(page, endpoint, fields) {
 }
 
 export async function login(page, base, username, password) {
+  watchErrors(page);
   await page.goto(`${base}/login`);
   await waitHydrated(page);
   await page.fill('input[name=username]', username);

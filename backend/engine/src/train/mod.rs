@@ -3,7 +3,9 @@
 
 pub mod blocks;
 pub mod model;
+pub mod session;
 pub mod step;
 
 pub use model::{ModelKind, SwapModel, SwapModelConfig};
+pub use session::{resume, save, SessionError, TrainProgress};
 pub use step::{Batch, OptimizerSettings, StepLoss, Trainer};

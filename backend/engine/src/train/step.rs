@@ -47,6 +47,7 @@ pub struct Trainer {
     model: Option<SwapModel>,
     pub optimizer: ModuleOptimizer,
     pub settings: OptimizerSettings,
+    pub config: SwapModelConfig,
     device: Device,
 }
 
@@ -55,11 +56,20 @@ impl Trainer {
     pub fn new(config: &SwapModelConfig, settings: OptimizerSettings, device: &Device) -> Trainer {
         let device = device.clone().autodiff();
         let model = Some(config.init(&device));
-        Trainer { model, optimizer: optimizer(&settings), settings, device }
+        Trainer { model, optimizer: fresh_optimizer(&settings), settings, config: config.clone(), device }
     }
 
     pub fn model(&self) -> &SwapModel {
         self.model.as_ref().expect("the model is back after every step")
+    }
+
+    /// Takes the model out (to load weights into it); [`put_model`](Self::put_model) returns it.
+    pub(crate) fn take_model(&mut self) -> SwapModel {
+        self.model.take().expect("the model is back after every step")
+    }
+
+    pub(crate) fn put_model(&mut self, model: SwapModel) {
+        self.model = Some(model);
     }
 
     /// Parameters in the model.
@@ -100,7 +110,8 @@ impl Trainer {
     }
 }
 
-fn optimizer(s: &OptimizerSettings) -> ModuleOptimizer {
+/// Adam with `s`, no state yet.
+pub(crate) fn fresh_optimizer(s: &OptimizerSettings) -> ModuleOptimizer {
     AdamConfig::new().with_beta_1(s.beta1).with_beta_2(s.beta2).with_epsilon(s.epsilon).init()
 }
 
