@@ -8,10 +8,10 @@
 # Later phases still run after a failed one (where they can); the exit status is
 # non-zero if any phase failed.
 set -euo pipefail
-# shellcheck source=scripts/common.sh
 # Test builds are not edited and rebuilt line by line: incremental caches only fill the disk
 # (27 GB of them after a day here).
 export CARGO_INCREMENTAL="${CARGO_INCREMENTAL:-0}"
+# shellcheck source=scripts/common.sh
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 
 case "${1:-}" in
