@@ -86,17 +86,6 @@ export async function waitHydrated(page) {
   try {
     await page.locator('body[data-hydrated]').waitFor({ state: 'attached', timeout: 20_000 });
   } catch (err) {
-    // Known defect, being fixed: about one load in 15 of a project page panics in Leptos'
-    // hydration (tachys "failed_to_cast_text_node"), on an empty project too. Reload once,
-    // loudly; a second failure fails the test.
-    const panicked = (page.__doppelErrors ?? []).some((e) => e.includes('hydration.rs'));
-    if (panicked && !page.__doppelRetried) {
-      page.__doppelRetried = true;
-      console.warn(`hydration panic on ${page.url()}, reloading once`);
-      page.__doppelErrors = [];
-      await page.reload();
-      return waitHydrated(page);
-    }
     // Say why: a panic in the wasm, a failed fetch of the bundle, ...
     const errors = page.__doppelErrors ?? [];
     err.message += `\npage ${page.url()}; browser errors:\n${errors.join('\n') || '(none)'}`;

@@ -1,12 +1,11 @@
-use crate::api::{list_members, SetMember};
+use crate::api::{AppError, MemberDto, SetMember};
 use crate::components::action_error;
 use leptos::prelude::*;
 
-/// Members and roles of a project; owners invite existing users here.
+/// Members and roles of a project; owners invite existing users here. The page makes the
+/// resource (keyed by `invite`'s version) outside its suspended part.
 #[component]
-pub fn Members(project: i64) -> impl IntoView {
-    let invite = ServerAction::<SetMember>::new();
-    let members = Resource::new(move || invite.version().get(), move |_| list_members(project));
+pub fn Members(project: i64, invite: ServerAction<SetMember>, members: Resource<Result<Vec<MemberDto>, AppError>>) -> impl IntoView {
     view! {
         <h3>"Members"</h3>
         <Transition fallback=|| ()>

@@ -1,6 +1,6 @@
 use crate::api::{
-    face_thumb_url, face_url, get_face_set, list_faces, CancelJob, FaceAdded, FaceSetDetail, FaceSetStateDto, JobDto,
-    JobStateDto,
+    face_thumb_url, face_url, get_face_set, list_faces, AppError, CancelJob, FaceAdded, FaceList, FaceSetDetail, FaceSetStateDto,
+    JobDto, JobStateDto,
 };
 use crate::components::face_sets::count;
 use crate::components::{action_error, events::use_project_events, progress::ProgressBar};
@@ -19,11 +19,15 @@ pub fn FaceSetPage() -> impl IntoView {
         (num("id"), num("set"))
     };
     let detail = Resource::new(ids, |(project, set)| get_face_set(project, set));
+    // Made here, outside the suspended part, so the server and the browser number it alike
+    // (see ProjectPage).
+    let faces_version = RwSignal::new(0u32);
+    let faces = Resource::new(move || (ids(), faces_version.get()), |((project, set), _)| list_faces(project, set));
     view! {
         <Suspense fallback=|| view! { <p>"Loading…"</p> }>
             {move || Suspend::new(async move {
                 match detail.await {
-                    Ok(d) => view! { <FaceSetBody detail=d/> }.into_any(),
+                    Ok(d) => view! { <FaceSetBody detail=d faces=faces faces_version=faces_version/> }.into_any(),
                     Err(_) => view! { <crate::routes::not_found::NotFound/> }.into_any(),
                 }
             })}
@@ -32,13 +36,12 @@ pub fn FaceSetPage() -> impl IntoView {
 }
 
 #[component]
-fn FaceSetBody(detail: FaceSetDetail) -> impl IntoView {
+fn FaceSetBody(detail: FaceSetDetail, faces: Resource<Result<FaceList, AppError>>, faces_version: RwSignal<u32>) -> impl IntoView {
     let set = detail.set;
     let (pid, sid, job_id, role) = (set.project_id, set.id, set.job_id, detail.role);
     let job = RwSignal::new(detail.job);
     let state = RwSignal::new(set.state);
     let live = RwSignal::new(Vec::<String>::new());
-    let faces_version = RwSignal::new(0u32);
     use_project_events(
         pid,
         move |j: JobDto| {
@@ -65,7 +68,6 @@ fn FaceSetBody(detail: FaceSetDetail) -> impl IntoView {
             }
         },
     );
-    let faces = Resource::new(move || faces_version.get(), move |_| list_faces(pid, sid));
     let cancel = ServerAction::<CancelJob>::new();
     let summary = move || {
         job.with(|j| j.as_ref().and_then(|j| j.message.clone())).or_else(|| set.summary.clone())

@@ -1,4 +1,8 @@
-use crate::api::{get_project, list_face_sets, list_jobs, list_media, JobDto, JobStateDto, ProjectDto, RenameProject, TrashProject, EXTRACT_JOB};
+use crate::api::{
+    get_project, list_face_sets, list_jobs, list_media, list_members, FaceSetDto, JobDto, JobStateDto, MediaDto, MemberDto, ProjectDto, RenameProject,
+    SetMember, TrashProject, EXTRACT_JOB,
+};
+use crate::api::AppError;
 use crate::components::action_error;
 use crate::components::events::use_project_events;
 use crate::components::face_sets::FaceSetList;
@@ -15,11 +19,26 @@ pub fn ProjectPage() -> impl IntoView {
     let params = use_params_map();
     let id = move || params.read().get("id").and_then(|s| s.parse::<i64>().ok()).unwrap_or(0);
     let project = Resource::new(id, get_project);
+    // Every resource of the page is made here, outside the suspended part: resources made
+    // inside it were numbered differently on the server and in the browser now and then, and
+    // hydration then read one resource's data as another's (and panicked).
+    let media_version = RwSignal::new(0u32);
+    let face_sets_version = RwSignal::new(0u32);
+    let invite = ServerAction::<SetMember>::new();
+    let data = PageData {
+        media_version,
+        face_sets_version,
+        invite,
+        media: Resource::new(move || (id(), media_version.get()), |(pid, _)| list_media(pid)),
+        face_sets: Resource::new(move || (id(), face_sets_version.get()), |(pid, _)| list_face_sets(pid)),
+        jobs: Resource::new(id, list_jobs),
+        members: Resource::new(move || (id(), invite.version().get()), |(pid, _)| list_members(pid)),
+    };
     view! {
         <Suspense fallback=|| view! { <p>"Loading…"</p> }>
             {move || Suspend::new(async move {
                 match project.await {
-                    Ok(p) => view! { <ProjectBody project=p/> }.into_any(),
+                    Ok(p) => view! { <ProjectBody project=p data=data/> }.into_any(),
                     Err(_) => view! { <crate::routes::not_found::NotFound/> }.into_any(),
                 }
             })}
@@ -27,14 +46,25 @@ pub fn ProjectPage() -> impl IntoView {
     }
 }
 
+/// The page's resources and the signals that reload them.
+#[derive(Clone, Copy)]
+struct PageData {
+    media_version: RwSignal<u32>,
+    face_sets_version: RwSignal<u32>,
+    invite: ServerAction<SetMember>,
+    media: Resource<Result<Vec<MediaDto>, AppError>>,
+    face_sets: Resource<Result<Vec<FaceSetDto>, AppError>>,
+    jobs: Resource<Result<Vec<JobDto>, AppError>>,
+    members: Resource<Result<Vec<MemberDto>, AppError>>,
+}
+
 #[component]
-fn ProjectBody(project: ProjectDto) -> impl IntoView {
+fn ProjectBody(project: ProjectDto, data: PageData) -> impl IntoView {
     let pid = project.id;
     let role = project.role;
     let name = RwSignal::new(project.name.clone());
-    let media_version = RwSignal::new(0u32);
+    let PageData { media_version, face_sets_version, invite, media, face_sets, jobs, members } = data;
     let live_jobs = RwSignal::new(Vec::<JobDto>::new());
-    let face_sets_version = RwSignal::new(0u32);
     // Face sets follow their extraction jobs: reload them when one changes state.
     let extract_states = StoredValue::new(std::collections::HashMap::<i64, JobStateDto>::new());
     use_project_events(
@@ -51,9 +81,6 @@ fn ProjectBody(project: ProjectDto) -> impl IntoView {
         move |_| media_version.update(|v| *v += 1),
         |_| {},
     );
-    let media = Resource::new(move || media_version.get(), move |_| list_media(pid));
-    let face_sets = Resource::new(move || face_sets_version.get(), move |_| list_face_sets(pid));
-    let jobs = Resource::new(|| (), move |_| list_jobs(pid));
     let rename = ServerAction::<RenameProject>::new();
     let trash = ServerAction::<TrashProject>::new();
     Effect::new(move |_| {
@@ -81,7 +108,7 @@ fn ProjectBody(project: ProjectDto) -> impl IntoView {
                         <button type="submit" class="danger">"Move project to trash"</button>
                     </ActionForm>
                     {action_error(trash.value())}
-                    <Members project=pid/>
+                    <Members project=pid invite=invite members=members/>
                 </details>
             }.into_any())}
         </section>
