@@ -137,9 +137,10 @@ pub fn source_hash(path: &Path) -> Result<String, InputError> {
         all.update(file_name(f).as_bytes());
         all.update(sha256_file(f).map_err(io(f))?.as_bytes());
     }
-    Ok(all.finalize().iter().map(|b| format!("{b:02x}")).collect())
+    Ok(crate::faces::meta::hex(&all.finalize()))
 }
 
-fn file_name(path: &Path) -> String {
+/// The last component of `path`, lossily as text.
+pub(super) fn file_name(path: &Path) -> String {
     path.file_name().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default()
 }

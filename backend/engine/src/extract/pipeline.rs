@@ -5,7 +5,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
 use std::time::Instant;
 
-use super::input::{source_hash, Input, InputError};
+use super::input::{file_name, source_hash, Input, InputError};
 
 use super::write::FaceWriter;
 use super::{ExtractError, ExtractOptions, Observer, Report};
@@ -189,8 +189,4 @@ fn settings(options: &ExtractOptions) -> ExtractorSettings {
         re_feed: options.re_feed,
         every_n: options.every_n,
     }
-}
-
-fn file_name(path: &std::path::Path) -> String {
-    path.file_name().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default()
 }
