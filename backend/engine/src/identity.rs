@@ -75,7 +75,7 @@ impl IdentityFilter {
 /// The descriptor of the largest face in the photo at `path`. A 150 x 150 image is taken as
 /// an aligned face chip (the format dlib and face-api.js describe directly) and used whole.
 fn reference_descriptor(analyzer: &FaceAnalyzer, path: &Path) -> Result<FaceDescriptor, FilterError> {
-    let image = image::open(path).map_err(|e| FilterError::Unreadable(path.into(), e))?.to_rgb8();
+    let image = read_photo(path).map_err(|e| FilterError::Unreadable(path.into(), e))?.to_rgb8();
     let chip = crate::nets::recognition::INPUT_SIZE as u32;
     if image.dimensions() == (chip, chip) {
         return Ok(analyzer.describe_chip(&image));
@@ -91,6 +91,12 @@ fn reference_descriptor(analyzer: &FaceAnalyzer, path: &Path) -> Result<FaceDesc
     image::imageops::replace(&mut padded, &image, i64::from(w / 2), i64::from(h / 2));
     let faces = analyzer.analyze(&padded, &DetectOptions::default()).map_err(|e| FilterError::Analyze(path.into(), e))?;
     largest(faces).map(|f| f.descriptor).ok_or_else(|| FilterError::NoFace(path.into()))
+}
+
+/// A photo in any format the `image` crate reads, recognised by its content: stored uploads
+/// have server-chosen names without extensions.
+fn read_photo(path: &Path) -> Result<image::DynamicImage, image::ImageError> {
+    image::ImageReader::open(path)?.with_guessed_format()?.decode()
 }
 
 #[cfg(test)]
@@ -161,6 +167,12 @@ mod tests {
         assert!(matches!(err, FilterError::NoFace(_)), "{err}");
         assert!(err.to_string().contains("no face found"));
         std::fs::remove_file(blank).unwrap();
+        // A photo stored without an extension (as uploads are) is read by its content.
+        let bare = std::env::temp_dir().join(format!("doppel-bare-{}", std::process::id()));
+        std::fs::copy(testdata::root().join("identities/sheldon/sheldon1.png"), &bare).unwrap();
+        let filter = IdentityFilter::from_images(&analyzer, std::slice::from_ref(&bare), &[], 0.6).unwrap();
+        assert_eq!(filter.wanted.len(), 1);
+        std::fs::remove_file(bare).unwrap();
         let bad = std::env::temp_dir().join(format!("doppel-notimage-{}.jpg", std::process::id()));
         std::fs::write(&bad, b"not an image").unwrap();
         let err = IdentityFilter::from_images(&analyzer, std::slice::from_ref(&bad), &[], 0.6).unwrap_err();

@@ -39,7 +39,7 @@ pub async fn run(ctx: &JobCtx) -> Result<(), JobError> {
                 .await
                 .map_err(|_| JobError::Failed(format!("reference photo #{id} is no longer in the project")))?;
             let path = media_path(ctx, &photo, &["image"])?;
-            references.push(Reference { path, container: container(&photo), label: photo.label, media_id: photo.id, wanted });
+            references.push(Reference { path, label: photo.label, wanted });
         }
     }
 
@@ -53,7 +53,6 @@ pub async fn run(ctx: &JobCtx) -> Result<(), JobError> {
     ctx.progress(0, 0);
 
     let engine = ctx.engine.clone();
-    let scratch = store.dirs().tmp().join(format!("refs-{}", doppel_store::new_server_name()));
     let observer = JobObserver { handle: ctx.handle(), hub: ctx.hub.clone(), project, set: set.id };
     let threshold = params.threshold;
     let work = tokio::task::spawn_blocking(move || -> Result<(Report, String), String> {
@@ -62,9 +61,7 @@ pub async fn run(ctx: &JobCtx) -> Result<(), JobError> {
         let analyzer = FaceAnalyzer::load(&engine.models, &device).map_err(|e| format!("cannot load the face networks: {e}"))?;
         let loaded = format!("face networks loaded in {:.1} s", t.elapsed().as_secs_f64());
         if !references.is_empty() {
-            let filter = identity_filter(&analyzer, &references, threshold, &scratch);
-            let _ = std::fs::remove_dir_all(&scratch);
-            options.filter = filter?;
+            options.filter = identity_filter(&analyzer, &references, threshold)?;
         }
         let mut observer = observer;
         let report = extract::run(&analyzer, &options, &mut observer).map_err(|e| e.to_string())?;
@@ -116,8 +113,6 @@ impl Observer for JobObserver {
 struct Reference {
     path: PathBuf,
     label: String,
-    container: String,
-    media_id: i64,
     wanted: bool,
 }
 
@@ -138,58 +133,17 @@ fn media_path(ctx: &JobCtx, m: &Media, kinds: &[&str]) -> Result<PathBuf, JobErr
     Ok(path)
 }
 
-fn container(m: &Media) -> String {
-    m.facts
-        .as_deref()
-        .and_then(|f| serde_json::from_str::<serde_json::Value>(f).ok())
-        .and_then(|f| f.get("container").and_then(|c| c.as_str()).map(str::to_string))
-        .unwrap_or_default()
-}
-
-/// The identity filter from the reference photos. Stored files have no extension, and the
-/// engine reads photos by theirs: each is linked into `scratch` under its label, with an
-/// extension from its probed format when the label has none it knows. Errors name the label.
-fn identity_filter(analyzer: &FaceAnalyzer, refs: &[Reference], threshold: f32, scratch: &Path) -> Result<IdentityFilter, String> {
-    let (mut wanted, mut unwanted) = (Vec::new(), Vec::new());
-    let mut names = Vec::new();
-    for r in refs {
-        let dir = scratch.join(r.media_id.to_string());
-        std::fs::create_dir_all(&dir).map_err(|e| format!("cannot prepare the reference photos: {e}"))?;
-        let link = dir.join(reference_name(&r.label, &r.container));
-        if !link.exists() {
-            std::fs::hard_link(&r.path, &link)
-                .or_else(|_| std::fs::copy(&r.path, &link).map(|_| ()))
-                .map_err(|e| format!("cannot prepare the reference photo {}: {e}", r.label))?;
-        }
-        names.push((link.display().to_string(), r.label.clone()));
-        (if r.wanted { &mut wanted } else { &mut unwanted }).push(link);
-    }
-    IdentityFilter::from_images(analyzer, &wanted, &unwanted, threshold).map_err(|e| {
+/// The identity filter from the reference photos (the engine reads them by content, so the
+/// stored files are used as they are). Errors name the label, not the stored file.
+fn identity_filter(analyzer: &FaceAnalyzer, refs: &[Reference], threshold: f32) -> Result<IdentityFilter, String> {
+    let paths = |wanted: bool| refs.iter().filter(|r| r.wanted == wanted).map(|r| r.path.clone()).collect::<Vec<_>>();
+    IdentityFilter::from_images(analyzer, &paths(true), &paths(false), threshold).map_err(|e| {
         let mut message = e.to_string();
-        for (path, label) in &names {
-            message = message.replace(path, label);
+        for r in refs {
+            message = message.replace(&r.path.display().to_string(), &r.label);
         }
         message
     })
-}
-
-/// The label when its extension is one the image decoder knows, else the label with one
-/// from the probed container (`png_pipe` -> `.png`).
-fn reference_name(label: &str, container: &str) -> String {
-    const KNOWN: [&str; 9] = ["png", "jpg", "jpeg", "webp", "bmp", "gif", "tif", "tiff", "ppm"];
-    let ext = label.rsplit_once('.').map(|(_, e)| e.to_ascii_lowercase());
-    if ext.as_deref().is_some_and(|e| KNOWN.contains(&e)) {
-        return label.to_string();
-    }
-    let probed = match container.split(',').next().unwrap_or("").trim_end_matches("_pipe") {
-        "jpeg" | "mjpeg" | "jpegls" => "jpg",
-        "image2" => "png",
-        "tiff" => "tiff",
-        "ppm" | "pgm" | "pbm" | "pam" => "ppm",
-        other if KNOWN.contains(&other) => other,
-        _ => "png",
-    };
-    format!("{label}.{probed}")
 }
 
 /// One log line with the options.
@@ -225,15 +179,6 @@ fn describe(p: &ExtractParams, refs: &[Reference]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn reference_photos_get_an_extension_the_decoder_knows() {
-        assert_eq!(reference_name("obama.jpg", "jpeg_pipe"), "obama.jpg");
-        assert_eq!(reference_name("Obama.JPG", "jpeg_pipe"), "Obama.JPG");
-        assert_eq!(reference_name("photo", "jpeg_pipe"), "photo.jpg");
-        assert_eq!(reference_name("scan.dat", "png_pipe"), "scan.dat.png");
-        assert_eq!(reference_name("pic", "webp_pipe"), "pic.webp");
-    }
 
     #[test]
     fn the_log_line_says_what_was_asked() {
