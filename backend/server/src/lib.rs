@@ -5,6 +5,7 @@ pub mod cli;
 pub mod error;
 pub mod events;
 pub mod jobs;
+pub mod jpeg;
 pub mod routes;
 pub mod security;
 pub mod server;

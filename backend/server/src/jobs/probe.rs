@@ -7,7 +7,7 @@ use super::{JobCtx, JobError};
 use crate::events::EventBody;
 use app::api::MediaChanged;
 use doppel_engine::media;
-use doppel_store::{write_atomic, Media};
+use doppel_store::Media;
 
 /// Longest side of thumbnails, in pixels.
 pub const THUMB_SIDE: u32 = 320;
@@ -39,11 +39,7 @@ pub async fn run(ctx: &JobCtx) -> Result<(), JobError> {
     let thumb_path = store.dirs().thumb_file(m.project_id, m.id);
     let made = tokio::task::spawn_blocking(move || -> Result<(), String> {
         let img = media::thumbnail(&path, THUMB_SIDE).map_err(|e| e.to_string())?;
-        let mut jpeg = Vec::new();
-        image::codecs::jpeg::JpegEncoder::new_with_quality(&mut jpeg, 85)
-            .encode_image(&img)
-            .map_err(|e| format!("could not encode the thumbnail: {e}"))?;
-        write_atomic(&thumb_path, &jpeg).map_err(|e| format!("could not save the thumbnail: {e}"))
+        crate::jpeg::save_thumbnail(&thumb_path, &img)
     })
     .await;
     match made {

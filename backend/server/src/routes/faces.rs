@@ -67,11 +67,7 @@ async fn thumbnail(dirs: DataDir, project: i64, set: i64, file: String, png: Pat
         }
         let img = image::open(&png).map_err(|e| format!("{}: {e}", png.display()))?;
         let small = img.resize_exact(size, size, image::imageops::FilterType::Triangle).to_rgb8();
-        let mut bytes = Vec::new();
-        image::codecs::jpeg::JpegEncoder::new_with_quality(&mut bytes, 85)
-            .encode_image(&small)
-            .map_err(|e| format!("encoding a face thumbnail: {e}"))?;
-        doppel_store::replace_atomic(&jpeg, &bytes).map_err(|e| format!("{}: {e}", jpeg.display()))?;
+        crate::jpeg::save_thumbnail(&jpeg, &small)?;
         Ok(jpeg)
     })
     .await
