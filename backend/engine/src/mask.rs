@@ -64,9 +64,33 @@ pub fn landmark_mask(kind: MaskKind, in_crop: &Landmarks68, crop_size: u32, mask
         MaskKind::Extended => raised_brows(in_crop),
         MaskKind::Painted | MaskKind::Learned => return None,
     };
-    let scale = mask_size as f32 / crop_size as f32;
-    let mut image = GrayImage::new(mask_size, mask_size);
-    for group in GROUPS {
+    Some(Mask { kind, image: filled_hulls(&GROUPS, &points, mask_size as f32 / crop_size as f32, mask_size) })
+}
+
+/// Parts of the face the training loss weighs up.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FaceRegion {
+    /// Each eye's outline.
+    Eyes,
+    /// The outer lip line.
+    Mouth,
+}
+
+/// The region of a face whose landmarks (in pixels of a `side` image) are `points`, drawn
+/// at `side`: 255 inside.
+pub fn region_mask(region: FaceRegion, points: &[Point; 68], side: u32) -> GrayImage {
+    let groups: &[&[usize]] = match region {
+        FaceRegion::Eyes => &[&[36, 37, 38, 39, 40, 41], &[42, 43, 44, 45, 46, 47]],
+        FaceRegion::Mouth => &[&[48, 49, 50, 51, 52, 53, 54, 55, 56, 57, 58, 59]],
+    };
+    filled_hulls(groups, points, 1.0, side)
+}
+
+/// The union of the filled convex hulls of `groups` of `points` (scaled by `scale`), drawn
+/// into a `size` square.
+fn filled_hulls(groups: &[&[usize]], points: &[Point; 68], scale: f32, size: u32) -> GrayImage {
+    let mut image = GrayImage::new(size, size);
+    for group in groups {
         let hull = convex_hull(group.iter().map(|&i| IPoint::new((points[i].x * scale).round() as i32, (points[i].y * scale).round() as i32)).collect::<Vec<_>>());
         // draw_polygon_mut wants an open polygon of distinct points.
         let mut hull = hull;
@@ -78,7 +102,7 @@ pub fn landmark_mask(kind: MaskKind, in_crop: &Landmarks68, crop_size: u32, mask
             draw_polygon_mut(&mut image, &hull, Luma([255]));
         }
     }
-    Some(Mask { kind, image })
+    image
 }
 
 /// The landmarks with each brow point moved up (away from the chin, along the face's own

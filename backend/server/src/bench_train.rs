@@ -25,12 +25,18 @@ pub fn run(args: BenchTrainArgs) -> anyhow::Result<()> {
         ModelArg::Lightweight => ModelKind::Lightweight,
     };
     let config = kind.config();
-    let side = config.input_size();
+    let (side, out) = (config.input_size(), config.output_size());
     let device = doppel_engine::device::ComputeDevice::Cpu.to_burn()?;
     let mut rng = rand::rngs::StdRng::seed_from_u64(0);
     let mut batch = |n: usize| {
-        let input: Vec<f32> = (0..n * 3 * side * side).map(|_| rng.gen()).collect();
-        Batch { target: input.clone(), input, mask: vec![1.0; n * side * side], size: n, side }
+        let mut b = Batch::empty(n, side, out);
+        b.input = (0..n * 3 * side * side).map(|_| rng.gen()).collect();
+        b.target = (0..n * 3 * out * out).map(|_| rng.gen()).collect();
+        b.mask = vec![1.0; n * out * out];
+        b.eyes = vec![0.0; n * out * out];
+        b.mouth = vec![0.0; n * out * out];
+        b.size = n;
+        b
     };
     let (a, b) = (batch(args.batch_size), batch(args.batch_size));
     let mut trainer = Trainer::new(&config, OptimizerSettings::default(), &device);

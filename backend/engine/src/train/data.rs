@@ -9,7 +9,10 @@ use std::path::{Path, PathBuf};
 use image::imageops::{crop_imm, resize, FilterType};
 use image::{GrayImage, RgbImage};
 
+use super::augment::{grey_planes, Source};
+use super::planes::Planes;
 use crate::align::CropFrame;
+use crate::geometry::Point;
 use crate::faces::{read_face_meta, read_face_png, FaceMeta, FacePngError};
 use crate::mask::MaskKind;
 
@@ -21,6 +24,8 @@ pub enum DataError {
     Empty(PathBuf),
     #[error("{path}: {source}")]
     Face { path: PathBuf, source: FacePngError },
+    #[error("loading training faces: {0}")]
+    Loader(String),
     #[error("{path}: the face was stored with {stored:?} centering; training needs face centering")]
     Centering { path: PathBuf, stored: crate::align::Centering },
 }
@@ -59,42 +64,75 @@ impl FaceSet {
     }
 }
 
-/// One training face: RGB planes (CHW) in `[0, 1]` and a one-channel mask, `side` square.
+/// A training face as loaded (kept in memory while training): its training crop, mask and
+/// landmarks in the crop's pixels.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Sample {
-    pub rgb: Vec<f32>,
-    pub mask: Vec<f32>,
-    pub side: usize,
+pub struct Face {
+    pub rgb: RgbImage,
+    pub mask: GrayImage,
+    pub landmarks: [Point; 68],
+}
+
+impl Face {
+    /// As float planes, ready to augment.
+    pub fn to_source(&self) -> Source {
+        Source { rgb: planes(&self.rgb), mask: grey_planes(&self.mask), landmarks: self.landmarks }
+    }
+}
+
+/// The training crop of the face PNG at `path` as float planes (see [`load_face`]).
+pub fn load_sample(path: &Path, frame: CropFrame, side: u32) -> Result<Source, DataError> {
+    load_face(path, frame, side).map(|f| f.to_source())
 }
 
 /// The training crop of the face PNG at `path`: `frame` cut from the stored crop, resized to
-/// `side`, with its `extended` mask (all ones if the face has none).
-pub fn load_sample(path: &Path, frame: CropFrame, side: u32) -> Result<Sample, DataError> {
+/// `side`, with its `extended` mask (all ones if the face has none) and its landmarks.
+pub fn load_face(path: &Path, frame: CropFrame, side: u32) -> Result<Face, DataError> {
     let (crop, meta) = read_face_png(path).map_err(|source| DataError::Face { path: path.into(), source })?;
+    let fraction = training_fraction(path, &meta, frame)?;
+    let (cut, offset) = central_square(crop.width().min(crop.height()), fraction);
+    let rgb = resize(&crop_imm(&crop, offset, offset, cut, cut).to_image(), side, side, FilterType::Triangle);
+    let mask = match meta.face.mask(MaskKind::Extended).map(|m| m.decode()) {
+        Some(Ok(m)) => {
+            let (mcut, moff) = central_square(m.image.width(), fraction);
+            resize(&crop_imm(&m.image, moff, moff, mcut, mcut).to_image(), side, side, FilterType::Triangle)
+        }
+        _ => GrayImage::from_pixel(side, side, image::Luma([255])),
+    };
+    Ok(Face { rgb, mask, landmarks: training_landmarks(&meta, fraction, side) })
+}
+
+/// The landmarks of the face described by `meta` in its `frame` training crop of `side`
+/// pixels, from the metadata alone.
+pub fn landmarks_in_training_crop(path: &Path, meta: &FaceMeta, frame: CropFrame, side: u32) -> Result<[Point; 68], DataError> {
+    Ok(training_landmarks(meta, training_fraction(path, meta, frame)?, side))
+}
+
+/// The part of the stored crop's side the training crop covers (same centre).
+fn training_fraction(path: &Path, meta: &FaceMeta, frame: CropFrame) -> Result<f32, DataError> {
     let stored = meta.face.aligned.frame;
     if stored.centering != frame.centering {
         return Err(DataError::Centering { path: path.into(), stored: stored.centering });
     }
-    // Same centre: the training square is the central fraction of the stored one.
-    let fraction = (frame.side / stored.side).min(1.0);
-    let rgb = resize(&central(&crop, fraction), side, side, FilterType::Triangle);
-    let mask = match meta.face.mask(MaskKind::Extended).map(|m| m.decode()) {
-        Some(Ok(m)) => resize(&central(&m.image, fraction), side, side, FilterType::Triangle),
-        _ => GrayImage::from_pixel(side, side, image::Luma([255])),
-    };
-    Ok(Sample { rgb: planes(&rgb), mask: mask.pixels().map(|p| f32::from(p[0]) / 255.0).collect(), side: side as usize })
+    Ok((frame.side / stored.side).min(1.0))
 }
 
-/// The centred square covering `fraction` of `image`'s side.
-fn central<P: image::Pixel + 'static>(image: &image::ImageBuffer<P, Vec<P::Subpixel>>, fraction: f32) -> image::ImageBuffer<P, Vec<P::Subpixel>> {
-    let side = image.width().min(image.height());
+/// Image -> stored crop -> training square.
+fn training_landmarks(meta: &FaceMeta, fraction: f32, side: u32) -> [Point; 68] {
+    let (cut, offset) = central_square(meta.face.aligned.size, fraction);
+    let to_side = side as f32 / cut as f32;
+    let in_crop = meta.face.aligned.landmarks_in_crop(&meta.face.landmarks);
+    in_crop.points().map(|p| Point::new((p.x - offset as f32) * to_side, (p.y - offset as f32) * to_side))
+}
+
+/// The side and offset of the centred square covering `fraction` of a `side` square.
+fn central_square(side: u32, fraction: f32) -> (u32, u32) {
     let cut = ((side as f32 * fraction).round() as u32).clamp(1, side);
-    let off = (side - cut) / 2;
-    crop_imm(image, off, off, cut, cut).to_image()
+    (cut, (side - cut) / 2)
 }
 
 /// RGB pixels as three planes in `[0, 1]` (CHW).
-fn planes(img: &RgbImage) -> Vec<f32> {
+fn planes(img: &RgbImage) -> Planes {
     let n = (img.width() * img.height()) as usize;
     let mut out = vec![0.0; 3 * n];
     for (i, p) in img.pixels().enumerate() {
@@ -102,7 +140,7 @@ fn planes(img: &RgbImage) -> Vec<f32> {
             out[c * n + i] = f32::from(p[c]) / 255.0;
         }
     }
-    out
+    Planes::new(3, img.width() as usize, out)
 }
 
 #[cfg(test)]
@@ -127,10 +165,15 @@ mod tests {
         let set = FaceSet::open(&out).unwrap();
         assert_eq!((set.faces.len(), set.skipped), (3, 1));
         let sample = load_sample(&set.faces[0].0, CropFrame::FACE, 64).unwrap();
-        assert_eq!((sample.rgb.len(), sample.mask.len(), sample.side), (3 * 64 * 64, 64 * 64, 64));
-        assert!(sample.rgb.iter().all(|v| (0.0..=1.0).contains(v)));
-        assert!(sample.mask[32 * 64 + 32] > 0.99, "the middle of the face is masked in");
-        assert!(sample.mask[0] < 0.01 && sample.mask[64 * 64 - 1] < 0.01, "the corners are not");
+        assert_eq!((sample.rgb.channels, sample.rgb.side, sample.mask.channels, sample.mask.side), (3, 64, 1, 64));
+        assert!(sample.rgb.data.iter().all(|v| (0.0..=1.0).contains(v)));
+        let mask = &sample.mask.data;
+        assert!(mask[32 * 64 + 32] > 0.99, "the middle of the face is masked in");
+        assert!(mask[0] < 0.01 && mask[64 * 64 - 1] < 0.01, "the corners are not");
+        // The landmarks land on the face: the nose tip near the middle, the eyes above it.
+        let lm = sample.landmarks;
+        assert!((lm[30].x - 32.0).abs() < 6.0 && (lm[30].y - 34.0).abs() < 8.0, "{:?}", lm[30]);
+        assert!(lm[36].y < lm[30].y && lm[45].y < lm[30].y && lm[36].x < lm[45].x);
         std::fs::remove_dir_all(&out).unwrap();
         assert!(matches!(FaceSet::open(&out), Err(DataError::Folder(..))));
         std::fs::create_dir_all(&out).unwrap();

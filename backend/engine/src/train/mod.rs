@@ -1,13 +1,18 @@
 //! Training the swap model: the autoencoder family ([`model`]), its blocks, and the training
 //! iteration ([`step`]). Sessions, data loading and augmentation build on these.
 
+pub mod augment;
 pub mod blocks;
 pub mod data;
+pub mod loader;
 pub mod model;
+pub mod planes;
 pub mod session;
 pub mod step;
+pub mod warp;
 
-pub use data::{load_sample, DataError, FaceSet, Sample};
+pub use augment::{augment, AugmentSettings, Example, Source, WarpMode};
+pub use data::{load_sample, DataError, FaceSet};
 pub use model::{ModelKind, SwapModel, SwapModelConfig};
 pub use session::{resume, save, SessionError, TrainProgress};
 pub use step::{Batch, OptimizerSettings, StepLoss, Trainer};

@@ -142,7 +142,8 @@ mod tests {
         let side = 64;
         let n = 2;
         let input: Vec<f32> = (0..n * 3 * side * side).map(|i| ((i as u32).wrapping_mul(2_654_435_761).wrapping_add(seed) >> 8) as f32 / (1u32 << 24) as f32).collect();
-        Batch { target: input.clone(), input, mask: vec![1.0; n * side * side], size: n, side }
+        let mask = vec![1.0; n * side * side];
+        Batch { target: input.clone(), input, eyes: mask.clone(), mouth: mask.clone(), mask, size: n, input_side: side, output_side: side }
     }
 
     fn scratch(tag: &str) -> PathBuf {

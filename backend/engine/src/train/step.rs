@@ -1,37 +1,72 @@
 //! One training iteration: a batch of A through decoder A, a batch of B through decoder B,
 //! masked mean absolute error, one Adam step on the sum.
 
-use burn::optim::{AdamConfig, GradientsParams, ModuleOptimizer};
+use burn::grad_clipping::GradientClippingConfig;
+use burn::optim::{AdamConfig, AdamWConfig, GradientsParams, ModuleOptimizer};
 use burn::tensor::{Device, Tensor, TensorData};
 
 use super::model::{SwapModel, SwapModelConfig};
 
-/// Adam as faceswap sets it up: learning rate 5e-5, beta1 0.5, beta2 0.999, epsilon 1e-7.
+/// The optimisers on offer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum OptimizerKind {
+    #[default]
+    Adam,
+    /// Adam with decoupled weight decay.
+    AdamW,
+}
+
+/// Adam as faceswap sets it up: learning rate 5e-5, beta1 0.5, beta2 0.999, epsilon 1e-7; no
+/// warm-up, no clipping.
 #[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(default)]
 pub struct OptimizerSettings {
+    pub kind: OptimizerKind,
     pub learning_rate: f64,
     pub beta1: f32,
     pub beta2: f32,
     pub epsilon: f32,
+    /// AdamW's decoupled weight decay.
+    pub weight_decay: f32,
+    /// Iterations over which the learning rate rises linearly to its value.
+    pub warmup: u64,
+    /// Each parameter tensor's gradient is scaled down to at most this L2 norm.
+    pub clip_norm: Option<f32>,
 }
 
 impl Default for OptimizerSettings {
     fn default() -> Self {
-        OptimizerSettings { learning_rate: 5e-5, beta1: 0.5, beta2: 0.999, epsilon: 1e-7 }
+        OptimizerSettings { kind: OptimizerKind::Adam, learning_rate: 5e-5, beta1: 0.5, beta2: 0.999, epsilon: 1e-7, weight_decay: 1e-4, warmup: 0, clip_norm: None }
+    }
+}
+
+impl OptimizerSettings {
+    /// The learning rate of iteration `iteration` (counted from 0), after the warm-up.
+    pub fn rate_at(&self, iteration: u64) -> f64 {
+        if iteration < self.warmup {
+            self.learning_rate * (iteration + 1) as f64 / (self.warmup + 1) as f64
+        } else {
+            self.learning_rate
+        }
     }
 }
 
 /// A batch of faces in `[0, 1]`, NCHW, with the mask the loss is weighted by.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Batch {
-    /// What goes into the encoder (augmented).
+    /// What goes into the encoder (augmented), `input_side` square.
     pub input: Vec<f32>,
-    /// What should come out (the same faces, not warped).
+    /// What should come out (the same faces, not warped), `output_side` square.
     pub target: Vec<f32>,
-    /// 1 inside the face, 0 outside, one channel.
+    /// 1 inside the face, 0 outside, one channel at the output side.
     pub mask: Vec<f32>,
+    /// The eye and mouth regions, one channel each at the output side.
+    pub eyes: Vec<f32>,
+    pub mouth: Vec<f32>,
     pub size: usize,
-    pub side: usize,
+    pub input_side: usize,
+    pub output_side: usize,
 }
 
 /// The losses of one iteration.
@@ -84,7 +119,7 @@ impl Trainer {
         use burn::module::Module as _;
         let model = self.model().valid();
         let plain = self.device.clone().without_autodiff();
-        let x = Tensor::<4>::from_data(TensorData::new(faces.input.clone(), [faces.size, 3, faces.side, faces.side]), &plain);
+        let x = Tensor::<4>::from_data(TensorData::new(faces.input.clone(), [faces.size, 3, faces.input_side, faces.input_side]), &plain);
         model.forward_b(x).into_data().convert::<f32>().try_to_vec::<f32>().unwrap_or_default()
     }
 
@@ -104,15 +139,19 @@ impl Trainer {
     fn tensors(&self, batch: &Batch) -> (Tensor<4>, Tensor<4>, Tensor<4>) {
         // Inputs need no gradient: plain CPU tensors are constants to the autodiff graph.
         let plain = self.device.clone().without_autodiff();
-        let shape = [batch.size, 3, batch.side, batch.side];
+        let (n, i, o) = (batch.size, batch.input_side, batch.output_side);
         let t = |v: &Vec<f32>, shape: [usize; 4]| Tensor::<4>::from_data(TensorData::new(v.clone(), shape), &plain);
-        (t(&batch.input, shape), t(&batch.target, shape), t(&batch.mask, [batch.size, 1, batch.side, batch.side]))
+        (t(&batch.input, [n, 3, i, i]), t(&batch.target, [n, 3, o, o]), t(&batch.mask, [n, 1, o, o]))
     }
 }
 
-/// Adam with `s`, no state yet.
+/// The optimiser of `s`, no state yet.
 pub(crate) fn fresh_optimizer(s: &OptimizerSettings) -> ModuleOptimizer {
-    AdamConfig::new().with_beta_1(s.beta1).with_beta_2(s.beta2).with_epsilon(s.epsilon).init()
+    let clip = s.clip_norm.map(GradientClippingConfig::Norm);
+    match s.kind {
+        OptimizerKind::Adam => AdamConfig::new().with_beta_1(s.beta1).with_beta_2(s.beta2).with_epsilon(s.epsilon).with_grad_clipping(clip).init(),
+        OptimizerKind::AdamW => AdamWConfig::new().with_beta_1(s.beta1).with_beta_2(s.beta2).with_epsilon(s.epsilon).with_weight_decay(s.weight_decay).with_grad_clipping(clip).init(),
+    }
 }
 
 /// Mean absolute error inside the mask (the mask broadcast over the colour channels).
@@ -145,7 +184,7 @@ mod tests {
             }
             mask.extend(std::iter::repeat_n(1.0, side * side));
         }
-        Batch { target: input.clone(), input, mask, size: 4, side }
+        Batch { target: input.clone(), input, eyes: mask.clone(), mouth: mask.clone(), mask, size: 4, input_side: side, output_side: side }
     }
 
     #[test]
