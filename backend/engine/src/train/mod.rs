@@ -7,12 +7,18 @@ pub mod data;
 pub mod loader;
 pub mod model;
 pub mod planes;
+pub mod preview;
+pub mod run;
 pub mod session;
 pub mod step;
+#[cfg(test)]
+pub(crate) mod testdata;
 pub mod warp;
 
 pub use augment::{augment, AugmentSettings, Example, Source, WarpMode};
 pub use data::{load_sample, DataError, FaceSet};
 pub use model::{ModelKind, SwapModel, SwapModelConfig};
 pub use session::{resume, save, SessionError, TrainProgress};
-pub use step::{Batch, OptimizerSettings, StepLoss, Trainer};
+pub use run::{train, Quiet, Saved, Started, Status, Timelapse, TrainError, TrainObserver, TrainOptions, TrainReport};
+pub use session::{ModelFile, TrainingSettings};
+pub use step::{Batch, Identity, OptimizerKind, OptimizerSettings, StepLoss, Trainer};

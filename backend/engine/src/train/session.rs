@@ -12,6 +12,7 @@ use std::path::{Path, PathBuf};
 use burn::module::Module;
 use burn::tensor::Device;
 
+use super::augment::AugmentSettings;
 use super::model::SwapModelConfig;
 use super::step::{OptimizerSettings, StepLoss, Trainer};
 
@@ -34,19 +35,53 @@ pub enum SessionError {
     NoSave(PathBuf),
 }
 
-/// What `config.json` holds.
+/// What `config.json` holds: everything that decides how the model trains.
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct ModelFile {
     pub model: SwapModelConfig,
     pub optimizer: OptimizerSettings,
+    #[serde(default)]
+    pub training: TrainingSettings,
+}
+
+/// How batches are made (with the iteration count, this is the whole random state: see
+/// [`super::loader`]).
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(default)]
+pub struct TrainingSettings {
+    pub seed: u64,
+    pub batch: usize,
+    pub augment: AugmentSettings,
+}
+
+impl Default for TrainingSettings {
+    fn default() -> Self {
+        TrainingSettings { seed: 0, batch: 16, augment: AugmentSettings::default() }
+    }
 }
 
 /// Where training is: the iterations done and the loss of every one.
-#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct TrainProgress {
     pub iteration: u64,
     /// `[loss A, loss B]` per iteration.
     pub history: Vec<[f32; 2]>,
+    /// The learning rate is multiplied by this: halved at each rollback after a NaN.
+    #[serde(default = "one")]
+    pub rate_scale: f64,
+    /// Rollbacks after a NaN or infinite loss so far.
+    #[serde(default)]
+    pub rollbacks: u32,
+}
+
+fn one() -> f64 {
+    1.0
+}
+
+impl Default for TrainProgress {
+    fn default() -> Self {
+        TrainProgress { iteration: 0, history: Vec::new(), rate_scale: 1.0, rollbacks: 0 }
+    }
 }
 
 impl TrainProgress {
@@ -56,10 +91,11 @@ impl TrainProgress {
     }
 }
 
-/// Writes a complete save of `trainer` and `progress` into `dir` (see the module docs).
-pub fn save(trainer: &Trainer, progress: &TrainProgress, dir: &Path) -> Result<(), SessionError> {
+/// Writes a complete save of `trainer` and `progress` into `dir` (see the module docs), with
+/// `training` in `config.json`.
+pub fn save(trainer: &Trainer, progress: &TrainProgress, training: &TrainingSettings, dir: &Path) -> Result<(), SessionError> {
     std::fs::create_dir_all(dir)?;
-    let file = ModelFile { model: trainer.config.clone(), optimizer: trainer.settings };
+    let file = ModelFile { model: trainer.config.clone(), optimizer: trainer.settings, training: training.clone() };
     doppel_fsio::write_atomic(&dir.join(CONFIG), &serde_json::to_vec_pretty(&file).map_err(std::io::Error::other)?)?;
     let tmp = doppel_fsio::temp_path(&dir.join(SAVE));
     std::fs::create_dir_all(&tmp)?;
@@ -108,10 +144,20 @@ pub fn read_model_file(dir: &Path) -> Result<ModelFile, SessionError> {
     serde_json::from_slice(&bytes).map_err(|source| SessionError::BadConfig { path, source })
 }
 
+/// Whether `dir` holds a complete save to resume from.
+pub fn has_save(dir: &Path) -> bool {
+    [SAVE, BACKUP].iter().any(|s| dir.join(s).join(COMPLETE).is_file())
+}
+
+/// The newest complete save's folder in `dir`.
+pub fn latest_save(dir: &Path) -> Option<PathBuf> {
+    [SAVE, BACKUP].iter().map(|s| dir.join(s)).find(|s| s.join(COMPLETE).is_file())
+}
+
 /// Rebuilds the trainer and its progress from the newest complete save in `dir`.
 pub fn resume(dir: &Path, device: &Device) -> Result<(Trainer, TrainProgress), SessionError> {
     let file = read_model_file(dir)?;
-    let save = [SAVE, BACKUP].iter().map(|s| dir.join(s)).find(|s| s.join(COMPLETE).is_file()).ok_or_else(|| SessionError::NoSave(dir.into()))?;
+    let save = latest_save(dir).ok_or_else(|| SessionError::NoSave(dir.into()))?;
     let mut trainer = Trainer::new(&file.model, file.optimizer, device);
     let record_err = |path: PathBuf, e: &dyn std::fmt::Display| SessionError::Record { path, reason: e.to_string() };
     // The weights first: loading them restores the parameter ids the optimiser state is keyed by.
@@ -164,9 +210,9 @@ mod tests {
         for _ in 0..2 {
             progress.record(trainer.step(&a, &b));
         }
-        save(&trainer, &progress, &dir).unwrap();
+        save(&trainer, &progress, &TrainingSettings::default(), &dir).unwrap();
         progress.record(trainer.step(&a, &b));
-        save(&trainer, &progress, &dir).unwrap();
+        save(&trainer, &progress, &TrainingSettings::default(), &dir).unwrap();
         let going_on: Vec<StepLoss> = (0..2).map(|_| trainer.step(&a, &b)).collect();
 
         let (mut resumed, p) = resume(&dir, &device).unwrap();
@@ -189,7 +235,7 @@ mod tests {
         assert!(matches!(resume(&dir, &device), Err(SessionError::NotAModel(_))));
         std::fs::write(dir.join(CONFIG), b"{}").unwrap();
         assert!(matches!(resume(&dir, &device), Err(SessionError::BadConfig { .. })));
-        let file = ModelFile { model: ModelKind::Lightweight.config(), optimizer: OptimizerSettings::default() };
+        let file = ModelFile { model: ModelKind::Lightweight.config(), optimizer: OptimizerSettings::default(), training: TrainingSettings::default() };
         std::fs::write(dir.join(CONFIG), serde_json::to_vec(&file).unwrap()).unwrap();
         assert!(matches!(resume(&dir, &device), Err(SessionError::NoSave(_))));
         std::fs::remove_dir_all(&dir).unwrap();

@@ -69,6 +69,13 @@ pub struct Batch {
     pub output_side: usize,
 }
 
+/// Which person a decoder makes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub enum Identity {
+    A,
+    B,
+}
+
 /// The losses of one iteration.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct StepLoss {
@@ -116,15 +123,32 @@ impl Trainer {
     /// `faces` (their inputs) through the encoder and decoder B, without training: the swap
     /// A -> B. Returns NCHW values in `[0, 1]`.
     pub fn swap_to_b(&self, faces: &Batch) -> Vec<f32> {
+        self.predict(faces, Identity::B)
+    }
+
+    /// `faces` (their inputs) through the encoder and the decoder of `to`, without training.
+    /// Returns NCHW values in `[0, 1]` at the output size.
+    pub fn predict(&self, faces: &Batch, to: Identity) -> Vec<f32> {
         use burn::module::Module as _;
         let model = self.model().valid();
         let plain = self.device.clone().without_autodiff();
         let x = Tensor::<4>::from_data(TensorData::new(faces.input.clone(), [faces.size, 3, faces.input_side, faces.input_side]), &plain);
-        model.forward_b(x).into_data().convert::<f32>().try_to_vec::<f32>().unwrap_or_default()
+        let y = match to {
+            Identity::A => model.forward_a(x),
+            Identity::B => model.forward_b(x),
+        };
+        y.into_data().convert::<f32>().try_to_vec::<f32>().unwrap_or_default()
     }
 
-    /// One iteration on a batch of each side; returns the losses before the update.
+    /// One iteration on a batch of each side at the settings' learning rate; returns the
+    /// losses before the update.
     pub fn step(&mut self, a: &Batch, b: &Batch) -> StepLoss {
+        self.step_at(a, b, self.settings.learning_rate)
+    }
+
+    /// One iteration at learning rate `rate`. A NaN or infinite loss is returned as it is
+    /// (the caller rolls back: the update it made is not to be kept).
+    pub fn step_at(&mut self, a: &Batch, b: &Batch, rate: f64) -> StepLoss {
         let (ia, ta, ma) = self.tensors(a);
         let (ib, tb, mb) = self.tensors(b);
         let model = self.model.take().expect("the model is back after every step");
@@ -132,7 +156,7 @@ impl Trainer {
         let loss_b = masked_mae(model.forward_b(ib), tb, mb);
         let values = StepLoss { a: scalar(loss_a.clone()), b: scalar(loss_b.clone()) };
         let grads = GradientsParams::from_grads((loss_a + loss_b).backward(), &model);
-        self.model = Some(self.optimizer.step(self.settings.learning_rate, model, grads));
+        self.model = Some(self.optimizer.step(rate, model, grads));
         values
     }
 

@@ -1,29 +1,7 @@
 use super::*;
-use crate::extract::{run, ExtractOptions, Silent};
 
-/// A few faces of each talking woman, extracted once per test binary.
 fn sets() -> (FaceSet, FaceSet) {
-    static DIRS: OnceLock<(std::path::PathBuf, std::path::PathBuf)> = OnceLock::new();
-    let (a, b) = DIRS.get_or_init(|| {
-        let device = crate::device::ComputeDevice::Cpu.to_burn().unwrap();
-        let analyzer = crate::analyze::FaceAnalyzer::load(&crate::nets::test_models(), &device)
-            .unwrap_or_else(|e| panic!("{e}"));
-        let root = std::env::temp_dir().join(format!("doppel-loader-{}", std::process::id()));
-        let dir = |name: &str| {
-            let out = root.join(name);
-            let _ = std::fs::remove_dir_all(&out);
-            let mut options = ExtractOptions::new(
-                crate::media::testdata::video(&format!("{name}.mp4")),
-                out.clone(),
-            );
-            options.frames = Some((0, 40));
-            options.every_n = 8;
-            options.size = 128;
-            run(&analyzer, &options, &mut Silent).unwrap();
-            out
-        };
-        (dir("talk_woman_a"), dir("talk_woman_b"))
-    });
+    let (a, b) = crate::train::testdata::face_sets();
     (FaceSet::open(a).unwrap(), FaceSet::open(b).unwrap())
 }
 

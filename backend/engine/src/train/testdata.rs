@@ -1,0 +1,27 @@
+//! Faces for training tests, extracted once per test binary from ../shared/data.
+
+use std::path::PathBuf;
+use std::sync::OnceLock;
+
+use crate::extract::{run, ExtractOptions, Silent};
+
+/// Folders with a few faces of each talking woman (every 8th of the first 41 frames, 128 px).
+pub fn face_sets() -> &'static (PathBuf, PathBuf) {
+    static DIRS: OnceLock<(PathBuf, PathBuf)> = OnceLock::new();
+    DIRS.get_or_init(|| {
+        let device = crate::device::ComputeDevice::Cpu.to_burn().unwrap();
+        let analyzer = crate::analyze::FaceAnalyzer::load(&crate::nets::test_models(), &device).unwrap_or_else(|e| panic!("{e}"));
+        let root = std::env::temp_dir().join(format!("doppel-train-faces-{}", std::process::id()));
+        let dir = |name: &str| {
+            let out = root.join(name);
+            let _ = std::fs::remove_dir_all(&out);
+            let mut options = ExtractOptions::new(crate::media::testdata::video(&format!("{name}.mp4")), out.clone());
+            options.frames = Some((0, 40));
+            options.every_n = 8;
+            options.size = 128;
+            run(&analyzer, &options, &mut Silent).unwrap();
+            out
+        };
+        (dir("talk_woman_a"), dir("talk_woman_b"))
+    })
+}
