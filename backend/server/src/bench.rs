@@ -14,7 +14,7 @@ use doppel_engine::media::FrameReader;
 use doppel_engine::nets::ModelsDir;
 use image::RgbImage;
 
-use crate::cli::DeviceArg;
+use crate::cli::{DeviceArg, ModelArg};
 
 #[derive(Debug, Subcommand)]
 pub enum BenchCommand {
@@ -50,12 +50,6 @@ pub struct BenchTrainArgs {
     /// Skip the reference: Doppel's numbers only, no ratio.
     #[arg(long)]
     pub no_reference: bool,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum ModelArg {
-    Original,
-    Lightweight,
 }
 
 #[derive(Debug, Args)]

@@ -9,7 +9,7 @@ use anyhow::Context as _;
 use doppel_engine::train::{Batch, ModelKind, OptimizerSettings, Trainer};
 use rand::{Rng, SeedableRng};
 
-use crate::bench::{BenchTrainArgs, ModelArg};
+use crate::bench::BenchTrainArgs;
 
 /// What the reference prints.
 #[derive(Debug, serde::Deserialize)]
@@ -20,10 +20,7 @@ struct Reference {
 }
 
 pub fn run(args: BenchTrainArgs) -> anyhow::Result<()> {
-    let kind = match args.model {
-        ModelArg::Original => ModelKind::Original,
-        ModelArg::Lightweight => ModelKind::Lightweight,
-    };
+    let kind = args.model.kind();
     let config = kind.config();
     let (side, out) = (config.input_size(), config.output_size());
     let device = doppel_engine::device::ComputeDevice::Cpu.to_burn()?;
@@ -39,7 +36,7 @@ pub fn run(args: BenchTrainArgs) -> anyhow::Result<()> {
         b
     };
     let (a, b) = (batch(args.batch_size), batch(args.batch_size));
-    let mut trainer = Trainer::new(&config, OptimizerSettings::default(), &device);
+    let mut trainer = Trainer::new(&config, OptimizerSettings::default(), &device, 0);
     println!("doppel bench train: {} ({} parameters), batch {}, {} iterations after {} warm-up, cpu (burn flex)", kind.name(), trainer.num_params(), args.batch_size, args.iterations, args.warmup);
     for _ in 0..args.warmup {
         trainer.step(&a, &b);

@@ -21,9 +21,29 @@ pub enum Command {
     /// Extract aligned faces (PNGs with metadata) and an alignments store from a video or an
     /// image folder. Stopped runs resume.
     Extract(crate::extract_cli::ExtractArgs),
+    /// Train a swap model on two face sets (A and B). Saves every few hundred iterations;
+    /// stopped runs resume where they were.
+    Train(crate::train_cli::TrainArgs),
     /// Measure speed against a reference run in the same go.
     #[command(subcommand)]
     Bench(crate::bench::BenchCommand),
+}
+
+/// The swap models, by the names faceswap users know.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ModelArg {
+    Original,
+    Lightweight,
+}
+
+impl ModelArg {
+    pub fn kind(self) -> doppel_engine::train::ModelKind {
+        use doppel_engine::train::ModelKind;
+        match self {
+            ModelArg::Original => ModelKind::Original,
+            ModelArg::Lightweight => ModelKind::Lightweight,
+        }
+    }
 }
 
 /// The engine's device for a `--device` flag.

@@ -13,3 +13,4 @@ pub mod bench;
 pub mod bench_train;
 pub mod detect;
 pub mod extract_cli;
+pub mod train_cli;

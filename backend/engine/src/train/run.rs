@@ -33,6 +33,8 @@ pub enum TrainError {
     Io(#[from] std::io::Error),
     #[error("{dir} holds a {found} model, not {asked}: pick another folder or train it as {found}")]
     OtherKind { dir: PathBuf, found: &'static str, asked: &'static str },
+    #[error("another training run is using {0}; stop it first (one run per model folder)")]
+    Busy(PathBuf),
     #[error("training diverged: the loss became NaN or infinite {rollbacks} times (last at iteration {iteration}) even after lowering the learning rate each time; the last good save is kept in the model folder. Try a lower --lr, --clip-norm or a smaller batch")]
     Diverged { iteration: u64, rollbacks: u32 },
 }
@@ -153,6 +155,7 @@ pub fn train(options: &TrainOptions, device: &Device, observer: &mut dyn TrainOb
     let started_at = Instant::now();
     let dir = &options.model_dir;
     let (set_a, set_b) = (FaceSet::open(&options.faces_a)?, FaceSet::open(&options.faces_b)?);
+    let _lock = lock(dir)?;
     let (mut trainer, mut progress, training, resumed) = open_session(options, device)?;
     let config = trainer.config.clone();
     let (input, output) = (config.input_size(), config.output_size());
@@ -193,7 +196,7 @@ pub fn train(options: &TrainOptions, device: &Device, observer: &mut dyn TrainOb
             if rollbacks > MAX_ROLLBACKS {
                 return Err(TrainError::Diverged { iteration: progress.iteration + 1, rollbacks });
             }
-            (trainer, progress) = if saved_at.is_some() { resume(dir, device)? } else { (Trainer::new(&config, trainer.settings, device), TrainProgress::default()) };
+            (trainer, progress) = if saved_at.is_some() { resume(dir, device)? } else { (Trainer::new(&config, trainer.settings, device, training.seed), TrainProgress::default()) };
             progress.rollbacks = rollbacks;
             progress.rate_scale = scale;
             tracing::warn!("the loss became NaN or infinite: rolled back to iteration {} with the learning rate scaled by {scale}", progress.iteration);
@@ -221,11 +224,33 @@ pub fn train(options: &TrainOptions, device: &Device, observer: &mut dyn TrainOb
     Ok(TrainReport { iteration: progress.iteration, last_loss, stopped, seconds: started_at.elapsed().as_secs_f64() })
 }
 
+/// Holds the model folder for this run (released when the process ends, however it ends),
+/// and clears what runs killed mid-save left behind.
+fn lock(dir: &Path) -> Result<std::fs::File, TrainError> {
+    std::fs::create_dir_all(dir)?;
+    let file = std::fs::OpenOptions::new().create(true).truncate(false).write(true).open(dir.join(".lock"))?;
+    match file.try_lock() {
+        Ok(()) => {}
+        Err(std::fs::TryLockError::WouldBlock) => return Err(TrainError::Busy(dir.to_path_buf())),
+        Err(std::fs::TryLockError::Error(e)) => return Err(e.into()),
+    }
+    for folder in [dir.to_path_buf(), dir.join(SNAPSHOTS)] {
+        for entry in std::fs::read_dir(&folder).into_iter().flatten().flatten() {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if name.starts_with('.') && name.ends_with(".tmp") {
+                let path = entry.path();
+                let _ = if path.is_dir() { std::fs::remove_dir_all(&path) } else { std::fs::remove_file(&path) };
+            }
+        }
+    }
+    Ok(file)
+}
+
 /// A new session, or the newest save of the model folder.
 fn open_session(options: &TrainOptions, device: &Device) -> Result<(Trainer, TrainProgress, TrainingSettings, bool), TrainError> {
     let dir = &options.model_dir;
     if !has_save(dir) {
-        let trainer = Trainer::new(&options.kind.config(), options.optimizer, device);
+        let trainer = Trainer::new(&options.kind.config(), options.optimizer, device, options.training.seed);
         return Ok((trainer, TrainProgress::default(), options.training.clone(), false));
     }
     let file = read_model_file(dir)?;

@@ -158,7 +158,8 @@ pub fn latest_save(dir: &Path) -> Option<PathBuf> {
 pub fn resume(dir: &Path, device: &Device) -> Result<(Trainer, TrainProgress), SessionError> {
     let file = read_model_file(dir)?;
     let save = latest_save(dir).ok_or_else(|| SessionError::NoSave(dir.into()))?;
-    let mut trainer = Trainer::new(&file.model, file.optimizer, device);
+    // The seed does not matter: the saved weights replace the drawn ones.
+    let mut trainer = Trainer::new(&file.model, file.optimizer, device, 0);
     let record_err = |path: PathBuf, e: &dyn std::fmt::Display| SessionError::Record { path, reason: e.to_string() };
     // The weights first: loading them restores the parameter ids the optimiser state is keyed by.
     let weights = save.join("weights.bpk");
@@ -204,7 +205,7 @@ mod tests {
         let device = crate::device::ComputeDevice::Cpu.to_burn().unwrap();
         let dir = scratch("exact");
         let settings = OptimizerSettings { learning_rate: 1e-4, ..OptimizerSettings::default() };
-        let mut trainer = Trainer::new(&ModelKind::Lightweight.config(), settings, &device);
+        let mut trainer = Trainer::new(&ModelKind::Lightweight.config(), settings, &device, 1);
         let mut progress = TrainProgress::default();
         let (a, b) = (batch(1), batch(2));
         for _ in 0..2 {

@@ -94,10 +94,11 @@ pub struct Trainer {
 }
 
 impl Trainer {
-    /// A new model of `config` on `device` (made trainable), with a fresh optimiser.
-    pub fn new(config: &SwapModelConfig, settings: OptimizerSettings, device: &Device) -> Trainer {
+    /// A new model of `config` on `device` (made trainable), its weights drawn from `seed`,
+    /// with a fresh optimiser.
+    pub fn new(config: &SwapModelConfig, settings: OptimizerSettings, device: &Device, seed: u64) -> Trainer {
         let device = device.clone().autodiff();
-        let model = Some(config.init(&device));
+        let model = Some(init_seeded(config, &device, seed));
         Trainer { model, optimizer: fresh_optimizer(&settings), settings, config: config.clone(), device }
     }
 
@@ -169,6 +170,20 @@ impl Trainer {
     }
 }
 
+/// Burn draws initial weights from one process-wide generator, lazily, on a parameter's first
+/// use. Seeding it and touching every parameter under this lock makes a seed give the same
+/// model even while other threads make models.
+static INIT: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn init_seeded(config: &SwapModelConfig, device: &Device, seed: u64) -> SwapModel {
+    let _guard = INIT.lock().unwrap_or_else(|e| e.into_inner());
+    device.seed(seed);
+    let model = config.init(device);
+    // Draw every parameter now, in module order, while the generator is ours.
+    let _ = burn::module::Module::into_record(model.clone());
+    model
+}
+
 /// The optimiser of `s`, no state yet.
 pub(crate) fn fresh_optimizer(s: &OptimizerSettings) -> ModuleOptimizer {
     let clip = s.clip_norm.map(GradientClippingConfig::Norm);
@@ -215,7 +230,7 @@ mod tests {
     fn training_lowers_the_loss_of_both_sides() {
         let device = crate::device::ComputeDevice::Cpu.to_burn().unwrap();
         let settings = OptimizerSettings { learning_rate: 3e-4, ..OptimizerSettings::default() };
-        let mut trainer = Trainer::new(&ModelKind::Lightweight.config(), settings, &device);
+        let mut trainer = Trainer::new(&ModelKind::Lightweight.config(), settings, &device, 1);
         let (a, b) = (batch("amy"), batch("raj"));
         let losses: Vec<StepLoss> = (0..40).map(|_| trainer.step(&a, &b)).collect();
         let mean = |s: &[StepLoss]| (s.iter().map(|l| l.a).sum::<f32>() / s.len() as f32, s.iter().map(|l| l.b).sum::<f32>() / s.len() as f32);

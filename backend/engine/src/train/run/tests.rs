@@ -110,3 +110,28 @@ fn a_diverging_run_rolls_back_lowers_the_rate_then_stops_with_a_clear_error() {
     assert_eq!(p.iteration, 1, "the good save is still there and loads");
     std::fs::remove_dir_all(&o.model_dir).unwrap();
 }
+
+/// Stopping after iteration k and running again gives the same iterations k + 1.. as one
+/// run straight through: same batches, same augmentation, same optimiser state.
+#[test]
+fn a_stopped_and_resumed_run_matches_one_that_went_straight_through() {
+    let device = crate::device::ComputeDevice::Cpu.to_burn().unwrap();
+    let mut straight = options("straight");
+    straight.iterations = Some(4);
+    straight.save_every = 100;
+    straight.optimizer.learning_rate = 1e-4;
+    train(&straight, &device, &mut Quiet).unwrap();
+    let (_, whole) = resume(&straight.model_dir, &device).unwrap();
+
+    let mut split = straight.clone();
+    split.model_dir = std::env::temp_dir().join(format!("doppel-run-split-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&split.model_dir);
+    let mut first = Record { stop_after: Some(2), ..Record::default() };
+    assert!(train(&split, &device, &mut first).unwrap().stopped);
+    train(&split, &device, &mut Quiet).unwrap();
+    let (_, parts) = resume(&split.model_dir, &device).unwrap();
+    assert_eq!(parts.history, whole.history, "the resumed run must continue exactly");
+    for dir in [&straight.model_dir, &split.model_dir] {
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+}
