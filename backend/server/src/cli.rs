@@ -34,6 +34,9 @@ pub enum Command {
 pub enum ModelArg {
     Original,
     Lightweight,
+    Dfaker,
+    #[value(name = "dfl-h128")]
+    DflH128,
 }
 
 impl ModelArg {
@@ -42,6 +45,8 @@ impl ModelArg {
         match self {
             ModelArg::Original => ModelKind::Original,
             ModelArg::Lightweight => ModelKind::Lightweight,
+            ModelArg::Dfaker => ModelKind::Dfaker,
+            ModelArg::DflH128 => ModelKind::DflH128,
         }
     }
 }

@@ -6,15 +6,18 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use clap::Args;
+use doppel_engine::train::loss::LossFunction;
 use doppel_engine::train::{self, OptimizerKind, Saved, Started, Status, Timelapse, TrainObserver, TrainOptions, WarpMode};
 
 use crate::cli::{DeviceArg, ModelArg};
 
 /// Model sizes, for `--help` and the web form.
 pub const MODELS_HELP: &str = "\
-Models (parameters; memory for training at batch 16 on the CPU):
-  original     64 px in and out, 82 M parameters; about 2.5 GB
-  lightweight  64 px in and out, 33 M parameters, for low memory; about 1 GB";
+Models (parameters; peak memory training at batch 16 on the CPU):
+  original     64 px in and out, 82 M parameters
+  lightweight  64 px in and out, 36 M parameters, for low memory
+  dfaker       64 px in, 128 px out, residual decoder, 113 M parameters
+  dfl-h128     128 px in and out, 108 M parameters";
 
 #[derive(Debug, Args)]
 #[command(after_help = MODELS_HELP)]
@@ -60,6 +63,24 @@ pub struct TrainArgs {
     /// Do not flip faces left to right.
     #[arg(long)]
     pub no_flip: bool,
+    /// A new model also learns the face's mask (used by conversion with --mask learned).
+    #[arg(long)]
+    pub learn_mask: bool,
+    /// The main loss [default: ssim].
+    #[arg(long, value_enum)]
+    pub loss: Option<LossArg>,
+    /// A second loss added to the first [default: mae].
+    #[arg(long, value_enum)]
+    pub loss_2: Option<LossArg>,
+    /// Weight of the second loss (0 turns it off) [default: 1].
+    #[arg(long)]
+    pub loss_2_weight: Option<f32>,
+    /// How many times the eyes count in the loss [default: 3].
+    #[arg(long)]
+    pub eye_multiplier: Option<f32>,
+    /// How many times the mouth counts in the loss [default: 2].
+    #[arg(long)]
+    pub mouth_multiplier: Option<f32>,
     /// Learning rate [default: 5e-5].
     #[arg(long)]
     pub lr: Option<f64>,
@@ -86,6 +107,25 @@ pub struct TrainArgs {
     /// With --quiet: print a status line every N iterations (0: only at saves).
     #[arg(long, default_value_t = 0)]
     pub log_every: u64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum LossArg {
+    Mae,
+    Mse,
+    Ssim,
+    MsSsim,
+}
+
+impl LossArg {
+    fn function(self) -> LossFunction {
+        match self {
+            LossArg::Mae => LossFunction::Mae,
+            LossArg::Mse => LossFunction::Mse,
+            LossArg::Ssim => LossFunction::Ssim,
+            LossArg::MsSsim => LossFunction::MsSsim,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -222,6 +262,18 @@ fn options(args: &TrainArgs) -> anyhow::Result<TrainOptions> {
     if args.no_flip {
         t.augment.flip = 0.0;
     }
+    if let Some(f) = args.loss {
+        t.loss.function = f.function();
+    }
+    if let Some(f) = args.loss_2 {
+        t.loss.secondary = Some(f.function());
+    }
+    for (value, name, target) in [(args.loss_2_weight, "--loss-2-weight", &mut t.loss.secondary_weight), (args.eye_multiplier, "--eye-multiplier", &mut t.loss.eye_multiplier), (args.mouth_multiplier, "--mouth-multiplier", &mut t.loss.mouth_multiplier)] {
+        if let Some(v) = value {
+            anyhow::ensure!(v.is_finite() && (0.0..=100.0).contains(&v), "{name} must be a number from 0 to 100, not {v}");
+            *target = v;
+        }
+    }
     let opt = &mut o.optimizer;
     if let Some(lr) = args.lr {
         anyhow::ensure!(lr > 0.0 && lr.is_finite(), "--lr must be a positive number, not {lr}");
@@ -240,6 +292,7 @@ fn options(args: &TrainArgs) -> anyhow::Result<TrainOptions> {
         anyhow::ensure!(c > 0.0, "--clip-norm must be positive");
         opt.clip_norm = Some(c);
     }
+    o.learn_mask = args.learn_mask;
     o.iterations = args.iterations;
     o.save_every = args.save_every;
     o.snapshot_every = args.snapshot_every;

@@ -65,6 +65,36 @@ impl Upscale {
     }
 }
 
+/// Two 3x3 convolutions with a shortcut around them (faceswap's `ResidualBlock`): leaky ReLU
+/// (slope 0.2) after the first and after the sum. Keeps shape.
+#[derive(Config, Debug)]
+pub struct ResidualConfig {
+    pub channels: usize,
+}
+
+#[derive(Module, Debug)]
+pub struct Residual {
+    first: Conv2d,
+    second: Conv2d,
+}
+
+/// Slope of the leaky ReLU inside residual blocks.
+pub const RESIDUAL_SLOPE: f64 = 0.2;
+
+impl ResidualConfig {
+    pub fn init(&self, device: &Device) -> Residual {
+        let conv = || Conv2dConfig::new([self.channels, self.channels], [3, 3]).with_padding(PaddingConfig2d::Same).init(device);
+        Residual { first: conv(), second: conv() }
+    }
+}
+
+impl Residual {
+    pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
+        let y = self.second.forward(leaky_relu(self.first.forward(x.clone()), RESIDUAL_SLOPE));
+        leaky_relu(x + y, RESIDUAL_SLOPE)
+    }
+}
+
 /// TensorFlow's `depth_to_space` (faceswap's pixel shuffler) in NCHW: channel
 /// `(i * r + j) * c_out + c` goes to pixel `(y * r + i, x * r + j)` of channel `c`.
 pub fn depth_to_space(x: Tensor<4>, r: usize) -> Tensor<4> {
@@ -94,6 +124,8 @@ mod tests {
         let x = Tensor::<4>::zeros([2, 3, 64, 64], &device);
         let down = DownConfig::new([3, 8]).init(&device).forward(x);
         assert_eq!(down.dims(), [2, 8, 32, 32]);
-        assert_eq!(UpscaleConfig::new([8, 4]).init(&device).forward(down).dims(), [2, 4, 64, 64]);
+        let up = UpscaleConfig::new([8, 4]).init(&device).forward(down);
+        assert_eq!(up.dims(), [2, 4, 64, 64]);
+        assert_eq!(ResidualConfig::new(4).init(&device).forward(up).dims(), [2, 4, 64, 64]);
     }
 }

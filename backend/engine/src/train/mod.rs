@@ -5,6 +5,7 @@ pub mod augment;
 pub mod blocks;
 pub mod data;
 pub mod loader;
+pub mod loss;
 pub mod model;
 pub mod planes;
 pub mod preview;

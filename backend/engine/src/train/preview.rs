@@ -76,9 +76,11 @@ mod tests {
 
     #[test]
     fn planes_become_an_image() {
-        let planes = [1.0, 0.0, 0.0, 0.0, 0.5, 0.0, 0.0, 0.0, 2.0, 0.0, 0.0, -1.0];
+        // Red, green and blue planes of a 2x2 image; values outside [0, 1] are clamped.
+        let planes = [1.0, 0.0, 0.0, 0.0, 0.5, 0.0, 0.0, 0.2, 2.0, 0.0, 0.0, -1.0];
         let img = to_image(&planes, 2);
-        assert_eq!(img.get_pixel(0, 0), &Rgb([255, 0, 255]));
-        assert_eq!(img.get_pixel(1, 0), &Rgb([0, 128, 0]));
+        assert_eq!(img.get_pixel(0, 0), &Rgb([255, 128, 255]));
+        assert_eq!(img.get_pixel(1, 0), &Rgb([0, 0, 0]));
+        assert_eq!(img.get_pixel(1, 1), &Rgb([0, 51, 0]));
     }
 }

@@ -55,6 +55,8 @@ pub struct TrainOptions {
     pub model_dir: PathBuf,
     /// The model of a new session (a resumed one must be the same kind).
     pub kind: ModelKind,
+    /// Whether a new model learns a mask.
+    pub learn_mask: bool,
     /// Stop when this many iterations are done in all (`None`: until stopped).
     pub iterations: Option<u64>,
     pub save_every: u64,
@@ -77,6 +79,7 @@ impl TrainOptions {
             faces_b,
             model_dir,
             kind,
+            learn_mask: false,
             iterations: None,
             save_every: 250,
             snapshot_every: None,
@@ -197,6 +200,7 @@ pub fn train(options: &TrainOptions, device: &Device, observer: &mut dyn TrainOb
                 return Err(TrainError::Diverged { iteration: progress.iteration + 1, rollbacks });
             }
             (trainer, progress) = if saved_at.is_some() { resume(dir, device)? } else { (Trainer::new(&config, trainer.settings, device, training.seed), TrainProgress::default()) };
+            trainer.loss = training.loss;
             progress.rollbacks = rollbacks;
             progress.rate_scale = scale;
             tracing::warn!("the loss became NaN or infinite: rolled back to iteration {} with the learning rate scaled by {scale}", progress.iteration);
@@ -250,7 +254,8 @@ fn lock(dir: &Path) -> Result<std::fs::File, TrainError> {
 fn open_session(options: &TrainOptions, device: &Device) -> Result<(Trainer, TrainProgress, TrainingSettings, bool), TrainError> {
     let dir = &options.model_dir;
     if !has_save(dir) {
-        let trainer = Trainer::new(&options.kind.config(), options.optimizer, device, options.training.seed);
+        let mut trainer = Trainer::new(&options.kind.config_with_mask(options.learn_mask), options.optimizer, device, options.training.seed);
+        trainer.loss = options.training.loss;
         return Ok((trainer, TrainProgress::default(), options.training.clone(), false));
     }
     let file = read_model_file(dir)?;
@@ -264,6 +269,7 @@ fn open_session(options: &TrainOptions, device: &Device) -> Result<(Trainer, Tra
     } else {
         file.training
     };
+    trainer.loss = training.loss;
     Ok((trainer, progress, training, true))
 }
 

@@ -13,6 +13,7 @@ use burn::module::Module;
 use burn::tensor::Device;
 
 use super::augment::AugmentSettings;
+use super::loss::LossSettings;
 use super::model::SwapModelConfig;
 use super::step::{OptimizerSettings, StepLoss, Trainer};
 
@@ -52,11 +53,12 @@ pub struct TrainingSettings {
     pub seed: u64,
     pub batch: usize,
     pub augment: AugmentSettings,
+    pub loss: LossSettings,
 }
 
 impl Default for TrainingSettings {
     fn default() -> Self {
-        TrainingSettings { seed: 0, batch: 16, augment: AugmentSettings::default() }
+        TrainingSettings { seed: 0, batch: 16, augment: AugmentSettings::default(), loss: LossSettings::default() }
     }
 }
 

@@ -5,7 +5,8 @@ use burn::grad_clipping::GradientClippingConfig;
 use burn::optim::{AdamConfig, AdamWConfig, GradientsParams, ModuleOptimizer};
 use burn::tensor::{Device, Tensor, TensorData};
 
-use super::model::{SwapModel, SwapModelConfig};
+use super::loss::{face_loss, LossInputs, LossSettings};
+use super::model::{Decoded, SwapModel, SwapModelConfig};
 
 /// The optimisers on offer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
@@ -89,6 +90,8 @@ pub struct Trainer {
     model: Option<SwapModel>,
     pub optimizer: ModuleOptimizer,
     pub settings: OptimizerSettings,
+    /// How the loss is made (the session's; defaults until it sets them).
+    pub loss: LossSettings,
     pub config: SwapModelConfig,
     device: Device,
 }
@@ -99,7 +102,7 @@ impl Trainer {
     pub fn new(config: &SwapModelConfig, settings: OptimizerSettings, device: &Device, seed: u64) -> Trainer {
         let device = device.clone().autodiff();
         let model = Some(init_seeded(config, &device, seed));
-        Trainer { model, optimizer: fresh_optimizer(&settings), settings, config: config.clone(), device }
+        Trainer { model, optimizer: fresh_optimizer(&settings), settings, loss: LossSettings::default(), config: config.clone(), device }
     }
 
     pub fn model(&self) -> &SwapModel {
@@ -150,23 +153,39 @@ impl Trainer {
     /// One iteration at learning rate `rate`. A NaN or infinite loss is returned as it is
     /// (the caller rolls back: the update it made is not to be kept).
     pub fn step_at(&mut self, a: &Batch, b: &Batch, rate: f64) -> StepLoss {
-        let (ia, ta, ma) = self.tensors(a);
-        let (ib, tb, mb) = self.tensors(b);
+        let (ia, la) = self.tensors(a);
+        let (ib, lb) = self.tensors(b);
         let model = self.model.take().expect("the model is back after every step");
-        let loss_a = masked_mae(model.forward_a(ia), ta, ma);
-        let loss_b = masked_mae(model.forward_b(ib), tb, mb);
+        let loss_a = face_loss(la.with(model.decode_a(ia)), &self.loss);
+        let loss_b = face_loss(lb.with(model.decode_b(ib)), &self.loss);
         let values = StepLoss { a: scalar(loss_a.clone()), b: scalar(loss_b.clone()) };
         let grads = GradientsParams::from_grads((loss_a + loss_b).backward(), &model);
         self.model = Some(self.optimizer.step(rate, model, grads));
         values
     }
 
-    fn tensors(&self, batch: &Batch) -> (Tensor<4>, Tensor<4>, Tensor<4>) {
+    /// The batch's input, and what its loss compares the output with.
+    fn tensors(&self, batch: &Batch) -> (Tensor<4>, Targets) {
         // Inputs need no gradient: plain CPU tensors are constants to the autodiff graph.
         let plain = self.device.clone().without_autodiff();
         let (n, i, o) = (batch.size, batch.input_side, batch.output_side);
         let t = |v: &Vec<f32>, shape: [usize; 4]| Tensor::<4>::from_data(TensorData::new(v.clone(), shape), &plain);
-        (t(&batch.input, [n, 3, i, i]), t(&batch.target, [n, 3, o, o]), t(&batch.mask, [n, 1, o, o]))
+        let one = [n, 1, o, o];
+        (t(&batch.input, [n, 3, i, i]), Targets { target: t(&batch.target, [n, 3, o, o]), mask: t(&batch.mask, one), eyes: t(&batch.eyes, one), mouth: t(&batch.mouth, one) })
+    }
+}
+
+/// A batch's targets, waiting for the model's output.
+struct Targets {
+    target: Tensor<4>,
+    mask: Tensor<4>,
+    eyes: Tensor<4>,
+    mouth: Tensor<4>,
+}
+
+impl Targets {
+    fn with(self, out: Decoded) -> LossInputs {
+        LossInputs { output: out.face, target: self.target, mask: self.mask, eyes: self.eyes, mouth: self.mouth, learned_mask: out.mask }
     }
 }
 
@@ -191,14 +210,6 @@ pub(crate) fn fresh_optimizer(s: &OptimizerSettings) -> ModuleOptimizer {
         OptimizerKind::Adam => AdamConfig::new().with_beta_1(s.beta1).with_beta_2(s.beta2).with_epsilon(s.epsilon).with_grad_clipping(clip).init(),
         OptimizerKind::AdamW => AdamWConfig::new().with_beta_1(s.beta1).with_beta_2(s.beta2).with_epsilon(s.epsilon).with_weight_decay(s.weight_decay).with_grad_clipping(clip).init(),
     }
-}
-
-/// Mean absolute error inside the mask (the mask broadcast over the colour channels).
-pub fn masked_mae(output: Tensor<4>, target: Tensor<4>, mask: Tensor<4>) -> Tensor<1> {
-    let [b, c, h, w] = output.dims();
-    let mask = mask.expand([b, c, h, w]);
-    let weight: f32 = scalar(mask.clone().sum()).max(1.0);
-    ((output - target).abs() * mask).sum() / weight
 }
 
 fn scalar(t: Tensor<1>) -> f32 {
@@ -238,16 +249,5 @@ mod tests {
         println!("loss A {:.4} -> {:.4}, B {:.4} -> {:.4}", first.0, last.0, first.1, last.1);
         assert!(last.0.is_finite() && last.1.is_finite());
         assert!(last.0 < first.0 * 0.85 && last.1 < first.1 * 0.85, "{first:?} -> {last:?}");
-    }
-
-    #[test]
-    fn the_mask_limits_the_loss_to_the_face() {
-        let device = crate::device::ComputeDevice::Cpu.to_burn().unwrap();
-        let out = Tensor::<4>::ones([1, 3, 2, 2], &device);
-        let target = Tensor::<4>::zeros([1, 3, 2, 2], &device);
-        let mask = Tensor::<4>::from_data(TensorData::new(vec![1.0f32, 0.0, 0.0, 0.0], [1, 1, 2, 2]), &device);
-        assert!((scalar(masked_mae(out.clone(), target.clone(), mask)) - 1.0).abs() < 1e-6);
-        let none = Tensor::<4>::zeros([1, 1, 2, 2], &device);
-        assert_eq!(scalar(masked_mae(out, target, none)), 0.0);
     }
 }
