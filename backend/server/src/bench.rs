@@ -50,6 +50,9 @@ pub struct BenchTrainArgs {
     /// Skip the reference: Doppel's numbers only, no ratio.
     #[arg(long)]
     pub no_reference: bool,
+    /// Also time each block of the model, forward and backward.
+    #[arg(long)]
+    pub layers: bool,
 }
 
 #[derive(Debug, Args)]

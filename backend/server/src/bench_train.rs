@@ -35,6 +35,9 @@ pub fn run(args: BenchTrainArgs) -> anyhow::Result<()> {
         b.size = n;
         b
     };
+    if args.layers {
+        print_layers(&doppel_engine::train::profile::layer_timings(&config, args.batch_size, 3, &device));
+    }
     let (a, b) = (batch(args.batch_size), batch(args.batch_size));
     let mut trainer = Trainer::new(&config, OptimizerSettings::default(), &device, 0);
     println!("doppel bench train: {} ({} parameters), batch {}, {} iterations after {} warm-up, cpu (burn flex)", kind.name(), trainer.num_params(), args.batch_size, args.iterations, args.warmup);
@@ -66,6 +69,18 @@ pub fn run(args: BenchTrainArgs) -> anyhow::Result<()> {
     println!("inference ratio: {:.2}", infer / reference.infer_faces_per_s);
     println!("ratio: {:.2}", train / reference.train_examples_per_s);
     Ok(())
+}
+
+/// Per-block forward and backward times, and each block's share of a step (the encoder runs
+/// for both sides and so do their decoders: twice each).
+fn print_layers(timings: &[doppel_engine::train::profile::LayerTiming]) {
+    let total: f64 = timings.iter().map(|t| t.forward_ms + t.backward_ms).sum();
+    println!("{:<40} {:>22} {:>12} {:>10} {:>10} {:>6}", "block", "input", "params", "fwd ms", "bwd ms", "share");
+    for t in timings {
+        let shape = t.input.iter().map(|d| d.to_string()).collect::<Vec<_>>().join("x");
+        println!("{:<40} {:>22} {:>12} {:>10.1} {:>10.1} {:>5.1}%", t.name, shape, t.params, t.forward_ms, t.backward_ms, 100.0 * (t.forward_ms + t.backward_ms) / total);
+    }
+    println!("{:<40} {:>22} {:>12} {:>10.1} {:>10.1}", "sum (one side)", "", "", timings.iter().map(|t| t.forward_ms).sum::<f64>(), timings.iter().map(|t| t.backward_ms).sum::<f64>());
 }
 
 fn reference(args: &BenchTrainArgs) -> anyhow::Result<Reference> {

@@ -11,7 +11,17 @@ use std::process::ExitCode;
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
+/// mimalloc's `mi_option_purge_delay` (its C enum's 16th entry; the Rust bindings do not name
+/// it).
+const MI_OPTION_PURGE_DELAY: libmimalloc_sys::mi_option_t = 15;
+
 fn main() -> ExitCode {
+    // Keep freed memory instead of returning it to the system after 10 ms: a training step
+    // frees and reallocates gigabytes of tensors, and faulting those pages in afresh cost 13 %
+    // of the step (measured: Original at batch 16, 6.2 -> 7.1 examples/s). Memory stays at its
+    // peak for the life of the process.
+    // SAFETY: mi_option_set only stores an integer in mimalloc's option table.
+    unsafe { libmimalloc_sys::mi_option_set(MI_OPTION_PURGE_DELAY, -1) };
     match run() {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {

@@ -9,6 +9,7 @@ pub mod loss;
 pub mod model;
 pub mod planes;
 pub mod preview;
+pub mod profile;
 pub mod run;
 pub mod session;
 pub mod step;
