@@ -61,6 +61,10 @@ pub struct TrainArgs {
     /// Warp each face towards the landmarks of a similar face of the other side.
     #[arg(long)]
     pub warp_to_landmarks: bool,
+    /// How much of the face crop the model sees (0.5 to 1; less zooms in on the inner face)
+    /// [default: 1].
+    #[arg(long)]
+    pub coverage: Option<f32>,
     /// Do not flip faces left to right.
     #[arg(long)]
     pub no_flip: bool,
@@ -144,7 +148,7 @@ struct Progress {
 
 fn status_line(s: &Status) -> String {
     let eta = s.eta_seconds.map(|e| format!(", ETA {}", duration(e))).unwrap_or_default();
-    format!("loss A {:.5}, B {:.5}, {:.1} examples/s{eta}", s.loss.a, s.loss.b, s.examples_per_second)
+    format!("loss A {:.5}, B {:.5}, {:.1} examples/s, {:.0}% waiting for data{eta}", s.loss.a, s.loss.b, s.examples_per_second, 100.0 * s.data_wait)
 }
 
 /// `2h 05m`, `4m 10s`, `12s`.
@@ -262,6 +266,11 @@ fn options(args: &TrainArgs) -> anyhow::Result<TrainOptions> {
     }
     if args.no_flip {
         t.augment.flip = 0.0;
+    }
+    if let Some(c) = args.coverage {
+        let (lo, hi) = train::session::COVERAGE_RANGE;
+        anyhow::ensure!((lo..=hi).contains(&c), "--coverage must be from {lo} to {hi}, not {c}");
+        t.coverage = c;
     }
     if let Some(f) = args.loss {
         t.loss.function = f.function();

@@ -12,7 +12,6 @@ use super::model::ModelKind;
 use super::preview::{fixed_faces, grid, write_png, PREVIEW_FACES};
 use super::session::{has_save, read_model_file, resume, save, SessionError, TrainProgress, TrainingSettings};
 use super::step::{Batch, OptimizerSettings, StepLoss, Trainer};
-use crate::align::CropFrame;
 
 /// Rollbacks after NaN or infinite losses before a run gives up.
 pub const MAX_ROLLBACKS: u32 = 4;
@@ -162,7 +161,7 @@ pub fn train(options: &TrainOptions, device: &Device, observer: &mut dyn TrainOb
     let (mut trainer, mut progress, training, resumed) = open_session(options, device)?;
     let config = trainer.config.clone();
     let (input, output) = (config.input_size(), config.output_size());
-    let frame = CropFrame::FACE;
+    let frame = training.frame();
     let previews = (fixed_faces(&set_a, PREVIEW_FACES, frame, input, output)?, fixed_faces(&set_b, PREVIEW_FACES, frame, input, output)?);
     let timelapse = match &options.timelapse {
         Some(t) => Some((fixed_faces(&FaceSet::open(&t.a)?, PREVIEW_FACES, frame, input, output)?, fixed_faces(&FaceSet::open(&t.b)?, PREVIEW_FACES, frame, input, output)?, t.out.clone())),

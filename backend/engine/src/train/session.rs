@@ -13,6 +13,7 @@ use burn::module::Module;
 use burn::tensor::Device;
 
 use super::augment::AugmentSettings;
+use crate::align::CropFrame;
 use super::loss::LossSettings;
 use super::model::SwapModelConfig;
 use super::step::{OptimizerSettings, StepLoss, Trainer};
@@ -54,11 +55,25 @@ pub struct TrainingSettings {
     pub batch: usize,
     pub augment: AugmentSettings,
     pub loss: LossSettings,
+    /// How much of the face-centred crop the model sees, as a fraction of its side (faceswap's
+    /// coverage): less zooms in on the inner face.
+    pub coverage: f32,
 }
 
 impl Default for TrainingSettings {
     fn default() -> Self {
-        TrainingSettings { seed: 0, batch: 16, augment: AugmentSettings::default(), loss: LossSettings::default() }
+        TrainingSettings { seed: 0, batch: 16, augment: AugmentSettings::default(), loss: LossSettings::default(), coverage: 1.0 }
+    }
+}
+
+/// Smallest and largest coverage.
+pub const COVERAGE_RANGE: (f32, f32) = (0.5, 1.0);
+
+impl TrainingSettings {
+    /// The training crop: the face-centred frame shrunk to the coverage.
+    pub fn frame(&self) -> CropFrame {
+        let (lo, hi) = COVERAGE_RANGE;
+        CropFrame { side: CropFrame::FACE.side * self.coverage.clamp(lo, hi), ..CropFrame::FACE }
     }
 }
 

@@ -89,3 +89,15 @@ fn partners_are_the_closest_faces_of_the_other_side() {
     sorted.sort_unstable();
     assert_eq!(sorted, vec![0, 1, 2]);
 }
+
+#[test]
+fn coverage_zooms_in_on_the_face() {
+    use crate::train::session::TrainingSettings;
+    let (a, _) = sets();
+    let path = &a.faces[0].0;
+    let full = load_face(path, TrainingSettings::default().frame(), 64).unwrap();
+    let half = load_face(path, TrainingSettings { coverage: 0.5, ..TrainingSettings::default() }.frame(), 64).unwrap();
+    let span = |f: &Face| f.landmarks[16].x - f.landmarks[0].x;
+    assert!((span(&half) / span(&full) - 2.0).abs() < 0.1, "{} vs {}", span(&half), span(&full));
+    assert!(span(&full) > 20.0 && span(&full) < 64.0, "at full coverage the whole jaw is inside the crop");
+}
