@@ -11,11 +11,13 @@ mod probe;
 mod rotation;
 mod source;
 mod thumbnail;
+mod writer;
 
 pub use error::{Damage, MediaError};
 pub use frames::{Frame, FrameReader};
 pub use probe::{probe, MediaFacts, MediaKind};
 pub use thumbnail::thumbnail;
+pub use writer::{AudioOutcome, EncodeSettings, Provenance, VideoCodec, VideoWriter, WriteError, PRESETS};
 
 /// Initialises FFmpeg once per process and routes its log into `tracing` (errors only),
 /// so it never writes to the terminal. [`probe`] and [`thumbnail`] call it themselves.
