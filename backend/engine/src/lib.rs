@@ -5,6 +5,7 @@
 
 pub mod align;
 pub mod analyze;
+pub mod convert;
 pub mod device;
 pub mod extract;
 pub mod faces;

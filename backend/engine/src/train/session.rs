@@ -190,6 +190,16 @@ pub fn resume(dir: &Path, device: &Device) -> Result<(Trainer, TrainProgress), S
     Ok((trainer, progress))
 }
 
+/// The newest complete save's model in `dir`, ready for inference on `device` (no autodiff),
+/// with the folder's settings.
+pub fn load_model(dir: &Path, device: &Device) -> Result<(super::model::SwapModel, ModelFile), SessionError> {
+    let file = read_model_file(dir)?;
+    let save = latest_save(dir).ok_or_else(|| SessionError::NoSave(dir.into()))?;
+    let weights = save.join("weights.bpk");
+    let model = file.model.init(&device.clone().without_autodiff()).try_load_file(&weights).map_err(|e| SessionError::Record { path: weights.clone(), reason: e.to_string() })?;
+    Ok((model, file))
+}
+
 fn sync_dir(dir: &Path) {
     if let Ok(d) = std::fs::File::open(dir) {
         let _ = d.sync_all();
