@@ -24,6 +24,9 @@ pub enum Command {
     /// Train a swap model on two face sets (A and B). Saves every few hundred iterations;
     /// stopped runs resume where they were.
     Train(crate::train_cli::TrainArgs),
+    /// Swap the faces of a video with a trained model; writes the video with the source's
+    /// audio, marked as synthetic.
+    Convert(crate::convert_cli::ConvertArgs),
     /// Measure speed against a reference run in the same go.
     #[command(subcommand)]
     Bench(crate::bench::BenchCommand),

@@ -68,7 +68,7 @@ pub struct ExtractArgs {
 }
 
 /// `A-B` with A <= B.
-fn parse_range(s: &str) -> Result<(u64, u64), String> {
+pub fn parse_range(s: &str) -> Result<(u64, u64), String> {
     let (a, b) = s.split_once('-').ok_or_else(|| format!("`{s}` is not a range like 100-250"))?;
     let parse = |v: &str| v.trim().parse::<u64>().map_err(|_| format!("`{v}` in `{s}` is not a frame number"));
     let (a, b) = (parse(a)?, parse(b)?);

@@ -12,5 +12,6 @@ pub mod server;
 pub mod bench;
 pub mod bench_train;
 pub mod detect;
+pub mod convert_cli;
 pub mod extract_cli;
 pub mod train_cli;

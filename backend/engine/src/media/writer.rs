@@ -204,7 +204,7 @@ impl VideoWriter {
         };
         let mut meta = Dictionary::new();
         meta.set("comment", &provenance.comment());
-        meta.set("encoder", &provenance.software);
+        meta.set("software", &provenance.software);
         meta.set("digital_source_type", Provenance::DIGITAL_SOURCE_TYPE);
         output.set_metadata(meta);
         let mut header = Dictionary::new();
