@@ -27,6 +27,9 @@ pub enum Command {
     /// Swap the faces of a video with a trained model; writes the video with the source's
     /// audio, marked as synthetic.
     Convert(crate::convert_cli::ConvertArgs),
+    /// Media tools: info, frames, video, mux-audio, rotate, slice.
+    #[command(subcommand)]
+    Media(crate::media_cli::MediaCommand),
     /// Measure speed against a reference run in the same go.
     #[command(subcommand)]
     Bench(crate::bench::BenchCommand),

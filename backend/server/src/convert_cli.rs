@@ -80,6 +80,15 @@ pub enum CodecArg {
     H265,
 }
 
+impl CodecArg {
+    pub fn codec(self) -> VideoCodec {
+        match self {
+            CodecArg::H264 => VideoCodec::H264,
+            CodecArg::H265 => VideoCodec::H265,
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum DirectionArg {
     AToB,
@@ -148,10 +157,7 @@ fn options(args: &ConvertArgs) -> ConvertOptions {
         ColorArg::None => ColorMode::None,
     };
     o.encode = EncodeSettings {
-        codec: match args.codec {
-            CodecArg::H264 => VideoCodec::H264,
-            CodecArg::H265 => VideoCodec::H265,
-        },
+        codec: args.codec.codec(),
         crf: args.crf,
         preset: args.preset.clone(),
     };

@@ -14,4 +14,5 @@ pub mod bench_train;
 pub mod detect;
 pub mod convert_cli;
 pub mod extract_cli;
+pub mod media_cli;
 pub mod train_cli;

@@ -119,7 +119,7 @@ pub fn run(swapper: &Swapper, options: &ConvertOptions, observer: &mut dyn Conve
     }
     let mut reader = FrameReader::open(&options.input)?;
     let size = reader.displayed_size();
-    let mut writer = VideoWriter::create(&options.output, size, reader.frame_rate().unwrap_or(25.0), &options.encode, Some(&options.input), &Provenance::doppel())?;
+    let mut writer = VideoWriter::create(&options.output, size, reader.frame_rate().unwrap_or(25.0), &options.encode, Some(&options.input), Some(&Provenance::doppel()))?;
     let mut progress = ConvertProgress { frames_total: reader.frame_count_hint(), ..ConvertProgress::default() };
     let mut unchanged = 0;
     let mut flicker = Flicker::default();

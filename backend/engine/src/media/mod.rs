@@ -11,6 +11,7 @@ mod probe;
 mod rotation;
 mod source;
 mod thumbnail;
+pub mod tools;
 mod writer;
 
 pub use error::{Damage, MediaError};

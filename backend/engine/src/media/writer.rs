@@ -146,6 +146,8 @@ pub struct VideoWriter {
     xmp: Option<String>,
     frames: u64,
     last_pts: Option<i64>,
+    /// One frame's duration in [`TIME_BASE`] ticks.
+    frame_ticks: i64,
 }
 
 /// The FFmpeg muxer for `path`'s extension.
@@ -161,7 +163,8 @@ fn muxer(path: &Path) -> Result<&'static str, WriteError> {
 impl VideoWriter {
     /// Starts a video of `size` at `frame_rate` (frames per second, for the encoder's rate
     /// control) at `path`, with the audio of `audio_from` when it has any.
-    pub fn create(path: &Path, size: (u32, u32), frame_rate: f64, settings: &EncodeSettings, audio_from: Option<&Path>, provenance: &Provenance) -> Result<VideoWriter, WriteError> {
+    /// With a `provenance`, the video is marked as synthetic (conversion always passes one).
+    pub fn create(path: &Path, size: (u32, u32), frame_rate: f64, settings: &EncodeSettings, audio_from: Option<&Path>, provenance: Option<&Provenance>) -> Result<VideoWriter, WriteError> {
         super::init();
         let mux = muxer(path)?;
         if !PRESETS.contains(&settings.preset.as_str()) {
@@ -202,11 +205,13 @@ impl VideoWriter {
             Some(source) => open_audio(source, &mut output),
             None => (None, AudioOutcome::None),
         };
-        let mut meta = Dictionary::new();
-        meta.set("comment", &provenance.comment());
-        meta.set("software", &provenance.software);
-        meta.set("digital_source_type", Provenance::DIGITAL_SOURCE_TYPE);
-        output.set_metadata(meta);
+        if let Some(provenance) = provenance {
+            let mut meta = Dictionary::new();
+            meta.set("comment", &provenance.comment());
+            meta.set("software", &provenance.software);
+            meta.set("digital_source_type", Provenance::DIGITAL_SOURCE_TYPE);
+            output.set_metadata(meta);
+        }
         let mut header = Dictionary::new();
         if mux != "matroska" {
             header.set("movflags", "+faststart+use_metadata_tags");
@@ -218,8 +223,8 @@ impl VideoWriter {
             a
         });
         let scaler = scaling::Context::get(Pixel::RGB24, w, h, Pixel::YUV420P, w, h, scaling::Flags::BICUBIC).map_err(ff)?;
-        let xmp = (mux != "matroska").then(|| provenance.xmp());
-        Ok(VideoWriter { output: Some(output), encoder, video_index, out_base, scaler, size, audio, audio_outcome, temp, path: path.into(), xmp, frames: 0, last_pts: None })
+        let xmp = provenance.filter(|_| mux != "matroska").map(Provenance::xmp);
+        Ok(VideoWriter { output: Some(output), encoder, video_index, out_base, scaler, size, audio, audio_outcome, temp, path: path.into(), xmp, frames: 0, last_pts: None, frame_ticks: (f64::from(TIME_BASE.1) / f64::from(rate)).round().max(1.0) as i64 })
     }
 
     /// Adds `image` shown at `time` seconds from the start.
@@ -281,6 +286,10 @@ impl VideoWriter {
         let mut packet = Packet::empty();
         while self.encoder.receive_packet(&mut packet).is_ok() {
             packet.set_stream(self.video_index);
+            // The nominal frame duration, so the last frame lasts as long as the others.
+            if packet.duration() <= 0 {
+                packet.set_duration(self.frame_ticks);
+            }
             packet.rescale_ts(TIME_BASE, self.out_base);
             let output = self.output.as_mut().expect("the output is open until finish");
             if let Err(e) = packet.write_interleaved(output) {

@@ -16,7 +16,7 @@ fn fast() -> EncodeSettings {
 fn rewrite(source: &Path, out: &Path, settings: &EncodeSettings) -> (PathBuf, AudioOutcome) {
     let mut reader = FrameReader::open(source).unwrap();
     let size = reader.displayed_size();
-    let mut writer = VideoWriter::create(out, size, reader.frame_rate().unwrap_or(25.0), settings, Some(source), &Provenance::doppel()).unwrap();
+    let mut writer = VideoWriter::create(out, size, reader.frame_rate().unwrap_or(25.0), settings, Some(source), Some(&Provenance::doppel())).unwrap();
     for frame in reader.by_ref() {
         let frame = frame.unwrap();
         writer.write(&frame.image, frame.time).unwrap();
@@ -64,13 +64,13 @@ fn h265_and_matroska_keep_audio_the_mp4_cannot_hold() {
 #[test]
 fn bad_outputs_are_refused_clearly_and_leave_nothing() {
     let p = Provenance::doppel();
-    let err = |path: &Path, s: &EncodeSettings| VideoWriter::create(path, (64, 64), 25.0, s, None, &p).err().map(|e| e.to_string()).unwrap_or_default();
+    let err = |path: &Path, s: &EncodeSettings| VideoWriter::create(path, (64, 64), 25.0, s, None, Some(&p)).err().map(|e| e.to_string()).unwrap_or_default();
     assert!(err(&scratch("out.gif"), &fast()).contains(".mp4, .mov or .mkv"));
     assert!(err(Path::new("/nonexistent-folder/out.mp4"), &fast()).contains("cannot write"));
     assert!(err(&scratch("x.mp4"), &EncodeSettings { preset: "warp".into(), ..fast() }).contains("unknown preset"));
     // A writer dropped halfway leaves no file, neither final nor temporary.
     let out = scratch("half.mp4");
-    let mut w = VideoWriter::create(&out, (64, 48), 25.0, &fast(), None, &p).unwrap();
+    let mut w = VideoWriter::create(&out, (64, 48), 25.0, &fast(), None, Some(&p)).unwrap();
     w.write(&RgbImage::new(64, 48), 0.0).unwrap();
     assert!(matches!(w.write(&RgbImage::new(10, 10), 0.04), Err(WriteError::FrameSize { .. })));
     drop(w);
