@@ -24,6 +24,9 @@ pub enum BenchCommand {
     /// Training: examples/s (2 x batch x iterations / s) and inference faces/s after warm-up,
     /// next to the same model in TensorFlow on the CPU in the same run (Original only).
     Train(BenchTrainArgs),
+    /// Conversion: frames/s next to a plain decode + encode of the same video in the same
+    /// run.
+    Convert(crate::bench_convert::BenchConvertArgs),
 }
 
 #[derive(Debug, Args)]
@@ -88,6 +91,7 @@ pub fn run(command: BenchCommand) -> anyhow::Result<()> {
     match command {
         BenchCommand::Extract(args) => extract_bench(args),
         BenchCommand::Train(args) => crate::bench_train::run(args),
+        BenchCommand::Convert(args) => crate::bench_convert::run(args),
     }
 }
 

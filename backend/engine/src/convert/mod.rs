@@ -36,6 +36,9 @@ pub enum ConvertError {
     Stopped,
 }
 
+/// Frames decoded ahead so their faces go through the model as one batch.
+const FRAMES_PER_BATCH: usize = 16;
+
 /// What a conversion does.
 #[derive(Debug, Clone)]
 pub struct ConvertOptions {
@@ -117,41 +120,108 @@ pub fn run(swapper: &Swapper, options: &ConvertOptions, observer: &mut dyn Conve
     if options.mask.kind == MaskChoice::Learned && !swapper.learns_mask() {
         return Err(MaskError::NoLearnedMask.into());
     }
-    let mut reader = FrameReader::open(&options.input)?;
+    let reader = FrameReader::open(&options.input)?;
     let size = reader.displayed_size();
-    let mut writer = VideoWriter::create(&options.output, size, reader.frame_rate().unwrap_or(25.0), &options.encode, Some(&options.input), Some(&Provenance::doppel()))?;
+    let writer = VideoWriter::create(&options.output, size, reader.frame_rate().unwrap_or(25.0), &options.encode, Some(&options.input), Some(&Provenance::doppel()))?;
     let mut progress = ConvertProgress { frames_total: reader.frame_count_hint(), ..ConvertProgress::default() };
     let mut unchanged = 0;
     let mut flicker = Flicker::default();
-    for frame in reader.by_ref() {
-        if observer.should_stop() {
-            return Err(ConvertError::Stopped);
-        }
-        let frame = frame?;
-        let faces: Vec<_> = alignments.frames.get(&frame.index).map(|f| f.faces.iter().map(|face| face.landmarks).collect()).unwrap_or_default();
-        let mut image = frame.image.clone();
-        let mut covered = Vec::new();
-        let mut swapped_here = 0;
-        if options.swaps(frame.index) && !faces.is_empty() {
-            for mut swapped in swapper.swap(&frame.image, &faces, options.direction) {
-                let mask = blend_mask(&swapped, &options.mask)?;
-                match_color(&mut swapped.face, &swapped.original, &mask, options.color);
-                covered.extend(composite::paste(&mut image, &swapped.face, &mask, &swapped.aligned));
-                swapped_here += 1;
+    // Decoding, the swap and encoding overlap: a decoder thread and a writer thread around
+    // this one, joined by bounded queues.
+    let (frame_tx, frame_rx) = std::sync::mpsc::sync_channel::<Result<crate::media::Frame, MediaError>>(2 * FRAMES_PER_BATCH);
+    let (out_tx, out_rx) = std::sync::mpsc::sync_channel::<(image::RgbImage, f64)>(FRAMES_PER_BATCH);
+    let abort = std::sync::atomic::AtomicBool::new(false);
+    let (written, result) = std::thread::scope(|scope| -> (Result<(PathBuf, AudioOutcome), WriteError>, Result<(), ConvertError>) {
+        scope.spawn(move || {
+            for frame in reader {
+                if frame_tx.send(frame).is_err() {
+                    return;
+                }
             }
+        });
+        let abort = &abort;
+        let writing = scope.spawn(move || -> Result<(PathBuf, AudioOutcome), WriteError> {
+            let mut writer = writer;
+            for (image, time) in out_rx {
+                writer.write(&image, time)?;
+            }
+            if abort.load(std::sync::atomic::Ordering::SeqCst) {
+                // Dropped unfinished: the temporary file goes with it.
+                return Err(WriteError::Output { path: writer.path().to_path_buf(), reason: "stopped".into() });
+            }
+            let audio = writer.audio_outcome.clone();
+            Ok((writer.finish()?, audio))
+        });
+        let result = (|| -> Result<(), ConvertError> {
+            let mut frames = Vec::with_capacity(FRAMES_PER_BATCH);
+            loop {
+                if observer.should_stop() {
+                    return Err(ConvertError::Stopped);
+                }
+                frames.clear();
+                for frame in frame_rx.iter().take(FRAMES_PER_BATCH) {
+                    frames.push(frame?);
+                }
+                if frames.is_empty() {
+                    return Ok(());
+                }
+                // Every face of these frames through the model at once.
+                let mut items = Vec::new();
+                let mut owner = Vec::new();
+                for (f, frame) in frames.iter().enumerate() {
+                    if !options.swaps(frame.index) {
+                        continue;
+                    }
+                    for face in alignments.frames.get(&frame.index).map(|e| e.faces.as_slice()).unwrap_or_default() {
+                        items.push((&frame.image, face.landmarks));
+                        owner.push(f);
+                    }
+                }
+                let mut swapped: Vec<Vec<SwappedFace>> = frames.iter().map(|_| Vec::new()).collect();
+                for (s, f) in swapper.swap_batch(&items, options.direction).into_iter().zip(owner) {
+                    if let Some(s) = s {
+                        swapped[f].push(s);
+                    }
+                }
+                for (frame, faces) in frames.iter().zip(swapped) {
+                    let mut image = frame.image.clone();
+                    let mut covered = Vec::new();
+                    let count = faces.len() as u64;
+                    for mut face in faces {
+                        let mask = blend_mask(&face, &options.mask)?;
+                        match_color(&mut face.face, &face.original, &mask, options.color);
+                        covered.extend(composite::paste(&mut image, &face.face, &mask, &face.aligned));
+                    }
+                    progress.faces_swapped += count;
+                    if count == 0 {
+                        unchanged += 1;
+                    }
+                    flicker.add(&frame.image, &image, &covered);
+                    if out_tx.send((image, frame.time)).is_err() {
+                        // The writer stopped: its error is reported below.
+                        return Ok(());
+                    }
+                    progress.frames_done += 1;
+                }
+                progress.seconds = started.elapsed().as_secs_f64();
+                observer.progress(&progress);
+            }
+        })();
+        // Closing the queues ends both threads; a stopped or failed run drops the writer
+        // unfinished, which removes its temporary file.
+        drop(frame_rx);
+        if result.is_err() {
+            abort.store(true, std::sync::atomic::Ordering::SeqCst);
+            drop(out_tx);
+            let _ = writing.join();
+            return (Err(WriteError::Output { path: options.output.clone(), reason: "stopped".into() }), result);
         }
-        progress.faces_swapped += swapped_here;
-        if swapped_here == 0 {
-            unchanged += 1;
-        }
-        flicker.add(&frame.image, &image, &covered);
-        writer.write(&image, frame.time)?;
-        progress.frames_done += 1;
-        progress.seconds = started.elapsed().as_secs_f64();
-        observer.progress(&progress);
-    }
-    let audio = writer.audio_outcome.clone();
-    let output = writer.finish()?;
+        drop(out_tx);
+        (writing.join().unwrap_or_else(|_| Err(WriteError::Output { path: options.output.clone(), reason: "the writer thread crashed".into() })), result)
+    });
+    result?;
+    let (output, audio) = written?;
+    progress.seconds = started.elapsed().as_secs_f64();
     Ok(ConvertReport { output, progress, frames_unchanged: unchanged, audio, flicker: flicker.result() })
 }
 

@@ -69,24 +69,32 @@ impl Swapper {
 
     /// Swaps every face of `frame` (their landmarks in frame pixels) in one batch.
     pub fn swap(&self, frame: &RgbImage, faces: &[Landmarks68], direction: Direction) -> Vec<SwappedFace> {
+        let items: Vec<(&RgbImage, Landmarks68)> = faces.iter().map(|f| (frame, *f)).collect();
+        self.swap_batch(&items, direction).into_iter().flatten().collect()
+    }
+
+    /// Swaps faces of any frames in one batch through the model (batches keep the CPU busy:
+    /// one face at a time wastes most of it). `None` for degenerate landmarks.
+    pub fn swap_batch(&self, items: &[(&RgbImage, Landmarks68)], direction: Direction) -> Vec<Option<SwappedFace>> {
         let (input, output) = (self.input_size(), self.output_size());
-        let mut batch = Vec::with_capacity(faces.len() * 3 * (input * input) as usize);
+        let n_in = (input * input) as usize;
+        let mut batch = Vec::with_capacity(items.len() * 3 * n_in);
         let mut kept = Vec::new();
-        for landmarks in faces {
+        for (k, (frame, landmarks)) in items.iter().enumerate() {
             let (Some(at_input), Some(at_output)) = (AlignedFace::new(landmarks, input, self.frame), AlignedFace::new(landmarks, output, self.frame)) else { continue };
             let crop = at_input.crop(frame);
-            let n = (input * input) as usize;
             let start = batch.len();
-            batch.resize(start + 3 * n, 0.0);
+            batch.resize(start + 3 * n_in, 0.0);
             for (i, p) in crop.pixels().enumerate() {
                 for c in 0..3 {
-                    batch[start + c * n + i] = f32::from(p[c]) / 255.0;
+                    batch[start + c * n_in + i] = f32::from(p[c]) / 255.0;
                 }
             }
-            kept.push((at_output, at_output.landmarks_in_crop(landmarks)));
+            kept.push((k, at_output, at_output.landmarks_in_crop(landmarks)));
         }
+        let mut out: Vec<Option<SwappedFace>> = items.iter().map(|_| None).collect();
         if kept.is_empty() {
-            return Vec::new();
+            return out;
         }
         let shape = [kept.len(), 3, input as usize, input as usize];
         let x = Tensor::<4>::from_data(TensorData::new(batch, shape), &self.device);
@@ -97,14 +105,12 @@ impl Swapper {
         let faces = decoded.face.into_data().convert::<f32>().try_to_vec::<f32>().unwrap_or_default();
         let masks = decoded.mask.map(|m| m.into_data().convert::<f32>().try_to_vec::<f32>().unwrap_or_default());
         let n = (output * output) as usize;
-        kept.into_iter()
-            .enumerate()
-            .map(|(k, (aligned, landmarks))| {
-                let planes = &faces[k * 3 * n..(k + 1) * 3 * n];
-                let face = crate::train::preview::to_image(planes, output as usize);
-                let learned_mask = masks.as_ref().map(|m| GrayImage::from_fn(output, output, |x, y| Luma([(m[k * n + (y * output + x) as usize].clamp(0.0, 1.0) * 255.0).round() as u8])));
-                SwappedFace { aligned, face, learned_mask, original: aligned.crop(frame), landmarks }
-            })
-            .collect()
+        for (j, (k, aligned, landmarks)) in kept.into_iter().enumerate() {
+            let planes = &faces[j * 3 * n..(j + 1) * 3 * n];
+            let face = crate::train::preview::to_image(planes, output as usize);
+            let learned_mask = masks.as_ref().map(|m| GrayImage::from_fn(output, output, |x, y| Luma([(m[j * n + (y * output + x) as usize].clamp(0.0, 1.0) * 255.0).round() as u8])));
+            out[k] = Some(SwappedFace { aligned, face, learned_mask, original: aligned.crop(items[k].0), landmarks });
+        }
+        out
     }
 }

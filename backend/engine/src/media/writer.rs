@@ -121,6 +121,13 @@ pub enum AudioOutcome {
     Dropped(String),
 }
 
+/// The RGB -> YUV converter.
+struct Scaler(scaling::Context);
+
+// SAFETY: the scaler is owned by one writer alone and only used through `&mut self`; swscale
+// contexts are not tied to the thread that made them. This lets a writer move to a worker.
+unsafe impl Send for Scaler {}
+
 /// The main audio stream of the source, copied into the output as the video advances.
 struct AudioCopy {
     input: Input,
@@ -137,7 +144,7 @@ pub struct VideoWriter {
     encoder: encoder::Video,
     video_index: usize,
     out_base: Rational,
-    scaler: scaling::Context,
+    scaler: Scaler,
     size: (u32, u32),
     audio: Option<AudioCopy>,
     pub audio_outcome: AudioOutcome,
@@ -222,7 +229,7 @@ impl VideoWriter {
             a.out_base = output.stream(a.out_index).map(|s| s.time_base()).unwrap_or(a.in_base);
             a
         });
-        let scaler = scaling::Context::get(Pixel::RGB24, w, h, Pixel::YUV420P, w, h, scaling::Flags::BICUBIC).map_err(ff)?;
+        let scaler = Scaler(scaling::Context::get(Pixel::RGB24, w, h, Pixel::YUV420P, w, h, scaling::Flags::BICUBIC).map_err(ff)?);
         let xmp = provenance.filter(|_| mux != "matroska").map(Provenance::xmp);
         Ok(VideoWriter { output: Some(output), encoder, video_index, out_base, scaler, size, audio, audio_outcome, temp, path: path.into(), xmp, frames: 0, last_pts: None, frame_ticks: (f64::from(TIME_BASE.1) / f64::from(rate)).round().max(1.0) as i64 })
     }
@@ -242,7 +249,7 @@ impl VideoWriter {
             data[y * stride..y * stride + 3 * w as usize].copy_from_slice(row);
         }
         let mut yuv = frame::Video::empty();
-        self.scaler.run(&rgb, &mut yuv).map_err(|e| self.fail(e))?;
+        self.scaler.0.run(&rgb, &mut yuv).map_err(|e| self.fail(e))?;
         let mut pts = (time.max(0.0) * f64::from(TIME_BASE.1)).round() as i64;
         if let Some(last) = self.last_pts.filter(|&l| pts <= l) {
             pts = last + 1;
@@ -253,6 +260,11 @@ impl VideoWriter {
         self.frames += 1;
         self.drain()?;
         self.copy_audio_until(time)
+    }
+
+    /// Where the video goes when finished.
+    pub fn path(&self) -> &Path {
+        &self.path
     }
 
     /// Frames written so far.
