@@ -57,6 +57,21 @@ impl ModelArg {
     }
 }
 
+/// A flag set by the first Ctrl-C (after printing `message`); a second Ctrl-C quits at once
+/// (everything on disk is consistent: writes are atomic).
+pub fn stop_on_ctrl_c(message: &'static str) -> anyhow::Result<std::sync::Arc<std::sync::atomic::AtomicBool>> {
+    use std::sync::atomic::Ordering;
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let flag = stop.clone();
+    ctrlc::set_handler(move || {
+        if flag.swap(true, Ordering::SeqCst) {
+            std::process::exit(130);
+        }
+        eprintln!("\n{message}");
+    })?;
+    Ok(stop)
+}
+
 /// The engine's device for a `--device` flag.
 pub fn to_device(arg: DeviceArg) -> doppel_engine::device::ComputeDevice {
     match arg {

@@ -119,14 +119,7 @@ pub fn run(args: ConvertArgs) -> anyhow::Result<()> {
     let device = crate::cli::to_device(args.device).to_burn()?;
     let swapper = Swapper::load(&args.model_dir, &device)?;
     let options = options(&args);
-    let stop = Arc::new(AtomicBool::new(false));
-    let flag = stop.clone();
-    ctrlc::set_handler(move || {
-        if flag.swap(true, Ordering::SeqCst) {
-            std::process::exit(130);
-        }
-        eprintln!("\nstopping (no partial video is left)");
-    })?;
+    let stop = crate::cli::stop_on_ctrl_c("stopping (no partial video is left)")?;
     let bar = if args.quiet { indicatif::ProgressBar::hidden() } else { indicatif::ProgressBar::new(0) };
     bar.set_style(indicatif::ProgressStyle::with_template("{bar:30} {pos}/{len} frames, {msg}, ETA {eta}").unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()));
     let mut observer = Bar { bar, stop };

@@ -104,15 +104,7 @@ pub fn run(args: ExtractArgs) -> anyhow::Result<()> {
     let analyzer = FaceAnalyzer::load(&ModelsDir::new(&args.models_dir), &device)?;
     let filter = IdentityFilter::from_images(&analyzer, &args.filter, &args.nfilter, args.threshold)?;
     let options = options(&args, filter);
-    let stop = Arc::new(AtomicBool::new(false));
-    let flag = stop.clone();
-    ctrlc::set_handler(move || {
-        if flag.swap(true, Ordering::SeqCst) {
-            // A second Ctrl-C: leave now. Everything on disk is consistent (atomic writes).
-            std::process::exit(130);
-        }
-        eprintln!("\nstopping after saving the alignments (Ctrl-C again to quit at once)");
-    })?;
+    let stop = crate::cli::stop_on_ctrl_c("stopping after saving the alignments (Ctrl-C again to quit at once)")?;
     let bar = if args.quiet { indicatif::ProgressBar::hidden() } else { indicatif::ProgressBar::new(0) };
     bar.set_style(
         indicatif::ProgressStyle::with_template("{bar:30} {pos}/{len} frames, {msg}, ETA {eta}")

@@ -202,15 +202,7 @@ impl TrainObserver for Progress {
 pub fn run(args: TrainArgs) -> anyhow::Result<()> {
     let device = crate::cli::to_device(args.device).to_burn()?;
     let options = options(&args)?;
-    let stop = Arc::new(AtomicBool::new(false));
-    let flag = stop.clone();
-    ctrlc::set_handler(move || {
-        if flag.swap(true, Ordering::SeqCst) {
-            // A second Ctrl-C: leave now; the last save is complete (saves are atomic).
-            std::process::exit(130);
-        }
-        eprintln!("\nsaving, then stopping (Ctrl-C again to quit at once and keep the last save)");
-    })?;
+    let stop = crate::cli::stop_on_ctrl_c("saving, then stopping (Ctrl-C again to quit at once and keep the last save)")?;
     let bar = (!args.quiet).then(|| {
         let bar = match args.iterations {
             Some(n) => indicatif::ProgressBar::new(n),
@@ -231,16 +223,6 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
         println!("run the same command again to go on");
     }
     Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn durations_read_well() {
-        assert_eq!(super::duration(12.4), "12s");
-        assert_eq!(super::duration(250.0), "4m 10s");
-        assert_eq!(super::duration(7500.0), "2h 05m");
-    }
 }
 
 /// The engine's options: the model's own settings when it exists, changed by the flags given.
@@ -312,4 +294,14 @@ fn options(args: &TrainArgs) -> anyhow::Result<TrainOptions> {
         _ => None,
     };
     Ok(o)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn durations_read_well() {
+        assert_eq!(super::duration(12.4), "12s");
+        assert_eq!(super::duration(250.0), "4m 10s");
+        assert_eq!(super::duration(7500.0), "2h 05m");
+    }
 }

@@ -4,12 +4,13 @@ use image::{GrayImage, RgbImage};
 use palette::{IntoColor, Lab, LinSrgb, Srgb};
 
 /// How the new face's colour is matched to the frame.
-#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Default, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "kebab-case", tag = "mode")]
 pub enum ColorMode {
     /// Left as the model made it.
     None,
     /// Each channel's mean moved to the frame's (inside the mask).
+    #[default]
     AvgColor,
     /// Reinhard's transfer: mean and spread of L*, a*, b* matched to the frame's.
     ColorTransfer,
@@ -17,12 +18,6 @@ pub enum ColorMode {
     MatchHist,
     /// By hand: contrast and brightness (-100..100) and per-channel shifts (-100..100).
     ManualBalance { contrast: f32, brightness: f32, red: f32, green: f32, blue: f32 },
-}
-
-impl Default for ColorMode {
-    fn default() -> Self {
-        ColorMode::AvgColor
-    }
 }
 
 /// Pixels that count: mask above half.

@@ -194,12 +194,7 @@ pub fn mux_audio(video: &Path, audio: &Path, output: &Path) -> Result<(), ToolEr
 /// An output beside `output` (temporary name) with a copy of each stream of `ictx` that
 /// `keep` accepts; the map from input stream index to output stream index.
 fn copy_streams(ictx: &Input, output: &Path, keep: impl Fn(&format::stream::Stream) -> bool) -> Result<(Temp, Output, Vec<Option<usize>>), ToolError> {
-    let mux = match output.extension().and_then(|e| e.to_str()).map(str::to_ascii_lowercase).as_deref() {
-        Some("mp4" | "m4v") => "mp4",
-        Some("mov") => "mov",
-        Some("mkv") => "matroska",
-        _ => return Err(WriteError::UnsupportedContainer(output.into()).into()),
-    };
+    let mux = super::writer::muxer(output)?;
     let temp = Temp(doppel_fsio::temp_path(output));
     let mut octx = format::output_as(&temp.0, mux).map_err(out_err(output))?;
     let mut map = Vec::new();

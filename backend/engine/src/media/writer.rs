@@ -158,7 +158,7 @@ pub struct VideoWriter {
 }
 
 /// The FFmpeg muxer for `path`'s extension.
-fn muxer(path: &Path) -> Result<&'static str, WriteError> {
+pub(crate) fn muxer(path: &Path) -> Result<&'static str, WriteError> {
     match path.extension().and_then(|e| e.to_str()).map(str::to_ascii_lowercase).as_deref() {
         Some("mp4" | "m4v") => Ok("mp4"),
         Some("mov") => Ok("mov"),

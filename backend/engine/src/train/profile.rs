@@ -31,49 +31,36 @@ pub fn layer_timings(config: &SwapModelConfig, batch: usize, repeats: usize, dev
     let (mut side, mut c) = (enc.input, 3);
     for (i, &f) in enc.filters.iter().enumerate() {
         let block = DownConfig::new([c, f]).init(&ad);
-        out.push(time(format!("encoder conv {} (5x5/2, {c}->{f})", i + 1), &[batch, c, side, side], block.num_params(), repeats, &ad, |x| block.forward(x)));
+        out.push(time(format!("encoder conv {} (5x5/2, {c}->{f})", i + 1), [batch, c, side, side], block.num_params(), repeats, &ad, |x| block.forward(x)));
         (side, c) = (side / 2, f);
     }
     let flat = c * side * side;
     let dense = LinearConfig::new(flat, enc.dense).init(&ad);
-    out.push(time2(format!("encoder dense ({flat}->{})", enc.dense), [batch, flat], dense.num_params(), repeats, &ad, |x| dense.forward(x)));
+    out.push(time(format!("encoder dense ({flat}->{})", enc.dense), [batch, flat], dense.num_params(), repeats, &ad, |x| dense.forward(x)));
     let wide = enc.channels * enc.side * enc.side;
     let expand = LinearConfig::new(enc.dense, wide).init(&ad);
-    out.push(time2(format!("encoder dense ({}->{wide})", enc.dense), [batch, enc.dense], expand.num_params(), repeats, &ad, |x| expand.forward(x)));
+    out.push(time(format!("encoder dense ({}->{wide})", enc.dense), [batch, enc.dense], expand.num_params(), repeats, &ad, |x| expand.forward(x)));
     let up = UpscaleConfig::new([enc.channels, enc.upscale]).init(&ad);
-    out.push(time(format!("encoder upscale ({}->{})", enc.channels, enc.upscale), &[batch, enc.channels, enc.side, enc.side], up.num_params(), repeats, &ad, |x| up.forward(x)));
+    out.push(time(format!("encoder upscale ({}->{})", enc.channels, enc.upscale), [batch, enc.channels, enc.side, enc.side], up.num_params(), repeats, &ad, |x| up.forward(x)));
     let dec = &config.decoder;
     let (mut side, mut c) = (2 * enc.side, dec.input);
     for (i, &f) in dec.filters.iter().enumerate() {
         let block = UpscaleConfig::new([c, f]).init(&ad);
-        out.push(time(format!("decoder upscale {} ({c}->{f})", i + 1), &[batch, c, side, side], block.num_params(), repeats, &ad, |x| block.forward(x)));
+        out.push(time(format!("decoder upscale {} ({c}->{f})", i + 1), [batch, c, side, side], block.num_params(), repeats, &ad, |x| block.forward(x)));
         (side, c) = (side * 2, f);
         if dec.residual && i + 1 < dec.filters.len() {
             let r = ResidualConfig::new(c).init(&ad);
-            out.push(time(format!("decoder residual {} ({c})", i + 1), &[batch, c, side, side], r.num_params(), repeats, &ad, |x| r.forward(x)));
+            out.push(time(format!("decoder residual {} ({c})", i + 1), [batch, c, side, side], r.num_params(), repeats, &ad, |x| r.forward(x)));
         }
     }
     let conv = Conv2dConfig::new([c, 3], [5, 5]).with_padding(PaddingConfig2d::Same).init(&ad);
-    out.push(time(format!("decoder output (5x5, {c}->3)"), &[batch, c, side, side], conv.num_params(), repeats, &ad, |x| conv.forward(x)));
+    out.push(time(format!("decoder output (5x5, {c}->3)"), [batch, c, side, side], conv.num_params(), repeats, &ad, |x| conv.forward(x)));
     out
 }
 
-fn time(name: String, shape: &[usize], params: usize, repeats: usize, device: &Device, f: impl Fn(Tensor<4>) -> Tensor<4>) -> LayerTiming {
-    let dims = [shape[0], shape[1], shape[2], shape[3]];
-    measure(name, shape, params, repeats, || {
-        let x = Tensor::<4>::random(dims, Distribution::Uniform(0.0, 1.0), device).require_grad();
-        let t = Instant::now();
-        let y = f(x);
-        let forward = t.elapsed().as_secs_f64();
-        let t = Instant::now();
-        let _grads = y.sum().backward();
-        (forward, t.elapsed().as_secs_f64())
-    })
-}
-
-fn time2(name: String, shape: [usize; 2], params: usize, repeats: usize, device: &Device, f: impl Fn(Tensor<2>) -> Tensor<2>) -> LayerTiming {
+fn time<const D: usize>(name: String, shape: [usize; D], params: usize, repeats: usize, device: &Device, f: impl Fn(Tensor<D>) -> Tensor<D>) -> LayerTiming {
     measure(name, &shape, params, repeats, || {
-        let x = Tensor::<2>::random(shape, Distribution::Uniform(0.0, 1.0), device).require_grad();
+        let x = Tensor::<D>::random(shape, Distribution::Uniform(0.0, 1.0), device).require_grad();
         let t = Instant::now();
         let y = f(x);
         let forward = t.elapsed().as_secs_f64();

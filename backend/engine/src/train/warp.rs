@@ -147,10 +147,7 @@ impl Spline {
 
     fn eval(&self, x: f32, y: f32) -> (f32, f32) {
         let (x, y) = (f64::from(x) / self.scale, f64::from(y) / self.scale);
-        let mut out = [0.0; 2];
-        for o in 0..2 {
-            out[o] = self.affine[0][o] + self.affine[1][o] * x + self.affine[2][o] * y;
-        }
+        let mut out: [f64; 2] = std::array::from_fn(|o| self.affine[0][o] + self.affine[1][o] * x + self.affine[2][o] * y);
         for (c, w) in self.centres.iter().zip(&self.weights) {
             let u = kernel((x - c.0).powi(2) + (y - c.1).powi(2));
             out[0] += w[0] * u;
