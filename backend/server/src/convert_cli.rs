@@ -51,6 +51,10 @@ pub struct ConvertArgs {
     pub frames: Vec<(u64, u64)>,
     #[arg(long, value_enum, default_value_t = DirectionArg::AToB)]
     pub direction: DirectionArg,
+    /// Smooth landmarks over time so the face does not shake: the lowest cut-off frequency in
+    /// Hz of a one-euro filter (lower is steadier; 1 to 3 suits talking heads; 0: off).
+    #[arg(long, default_value_t = 0.0)]
+    pub smooth: f64,
     #[arg(long, value_enum, default_value_t = DeviceArg::Cpu)]
     pub device: DeviceArg,
     /// No progress bar.
@@ -155,6 +159,7 @@ fn options(args: &ConvertArgs) -> ConvertOptions {
         preset: args.preset.clone(),
     };
     o.ranges = args.frames.clone();
+    o.smooth = (args.smooth > 0.0).then(|| convert::SmoothSettings::with_cutoff(args.smooth));
     o.direction = match args.direction {
         DirectionArg::AToB => Direction::AToB,
         DirectionArg::BToA => Direction::BToA,

@@ -70,3 +70,31 @@ fn detect_reports_unreadable_images_and_missing_weights_clearly() {
     assert!(err.contains("network weights missing") && err.contains("scripts/setup.sh"), "{err}");
     assert!(!err.contains("panicked"), "{err}");
 }
+
+#[test]
+fn convert_and_media_explain_bad_input() {
+    let dir = std::env::temp_dir().join(format!("doppel-cli-convert-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let out = doppel()
+        .args(["convert", "-i"])
+        .arg(shared("video/tiny_5frames.mp4"))
+        .arg("-o")
+        .arg(dir.join("out.mp4"))
+        .arg("-m")
+        .arg(&dir)
+        .arg("--alignments")
+        .arg(dir.join("none.json"))
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("is not a Doppel model folder"), "{err}");
+    assert!(!dir.join("out.mp4").exists());
+    let info = doppel().args(["media", "info"]).arg(shared("video/phone_rotated90.mov")).output().unwrap();
+    assert!(info.status.success());
+    let v: serde_json::Value = serde_json::from_slice(&info.stdout).unwrap();
+    assert_eq!(v["rotation"], 90);
+    let bad = doppel().args(["media", "info"]).arg(shared("README.md")).output().unwrap();
+    assert!(!bad.status.success() && String::from_utf8_lossy(&bad.stderr).contains("not a video or image"));
+    std::fs::remove_dir_all(&dir).unwrap();
+}

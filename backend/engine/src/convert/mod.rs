@@ -9,6 +9,7 @@
 pub mod color;
 pub mod composite;
 pub mod mask;
+pub mod smooth;
 pub mod swap;
 
 use std::path::PathBuf;
@@ -18,6 +19,7 @@ use crate::faces::{Alignments, AlignmentsError};
 use crate::media::{AudioOutcome, EncodeSettings, FrameReader, MediaError, Provenance, VideoWriter, WriteError};
 pub use color::{match_color, ColorMode};
 pub use mask::{blend_mask, MaskChoice, MaskError, MaskSettings};
+pub use smooth::{SmoothSettings, Smoother};
 pub use swap::{Direction, SwappedFace, Swapper};
 
 #[derive(Debug, thiserror::Error)]
@@ -52,11 +54,13 @@ pub struct ConvertOptions {
     /// Swap only in these inclusive frame ranges (all frames when empty); the rest are
     /// written unchanged.
     pub ranges: Vec<(u64, u64)>,
+    /// Smooth landmarks over time before cropping (none: as extracted).
+    pub smooth: Option<SmoothSettings>,
 }
 
 impl ConvertOptions {
     pub fn new(input: PathBuf, output: PathBuf, alignments: PathBuf) -> ConvertOptions {
-        ConvertOptions { input, output, alignments, direction: Direction::AToB, mask: MaskSettings::default(), color: ColorMode::default(), encode: EncodeSettings::default(), ranges: Vec::new() }
+        ConvertOptions { input, output, alignments, direction: Direction::AToB, mask: MaskSettings::default(), color: ColorMode::default(), encode: EncodeSettings::default(), ranges: Vec::new(), smooth: None }
     }
 
     fn swaps(&self, index: u64) -> bool {
@@ -154,6 +158,7 @@ pub fn run(swapper: &Swapper, options: &ConvertOptions, observer: &mut dyn Conve
         });
         let result = (|| -> Result<(), ConvertError> {
             let mut frames = Vec::with_capacity(FRAMES_PER_BATCH);
+            let mut smoother = options.smooth.map(Smoother::new);
             loop {
                 if observer.should_stop() {
                     return Err(ConvertError::Stopped);
@@ -169,11 +174,18 @@ pub fn run(swapper: &Swapper, options: &ConvertOptions, observer: &mut dyn Conve
                 let mut items = Vec::new();
                 let mut owner = Vec::new();
                 for (f, frame) in frames.iter().enumerate() {
+                    let stored: Vec<_> = alignments.frames.get(&frame.index).map(|e| e.faces.iter().map(|face| face.landmarks).collect()).unwrap_or_default();
+                    // Smoothing follows every frame's faces, swapped or not, so it is steady
+                    // when a range starts.
+                    let faces = match smoother.as_mut() {
+                        Some(s) => s.smooth(frame.time, &stored),
+                        None => stored,
+                    };
                     if !options.swaps(frame.index) {
                         continue;
                     }
-                    for face in alignments.frames.get(&frame.index).map(|e| e.faces.as_slice()).unwrap_or_default() {
-                        items.push((&frame.image, face.landmarks));
+                    for landmarks in faces {
+                        items.push((&frame.image, landmarks));
                         owner.push(f);
                     }
                 }
