@@ -38,6 +38,11 @@ pub struct ConvertArgs {
     pub threshold: f32,
     #[arg(long, value_enum, default_value_t = ColorArg::AvgColor)]
     pub color: ColorArg,
+    #[arg(long, value_enum, default_value_t = SharpenArg::None)]
+    pub sharpen: SharpenArg,
+    /// Sharpening amount (1.5 = 150 %).
+    #[arg(long, default_value_t = 1.5)]
+    pub sharpen_amount: f32,
     #[arg(long, value_enum, default_value_t = CodecArg::H264)]
     pub codec: CodecArg,
     /// Constant rate factor (lower: better and bigger).
@@ -76,6 +81,14 @@ pub enum ColorArg {
     ColorTransfer,
     MatchHist,
     None,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum SharpenArg {
+    None,
+    Box,
+    Gaussian,
+    Unsharp,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -159,6 +172,16 @@ fn options(args: &ConvertArgs) -> ConvertOptions {
         preset: args.preset.clone(),
     };
     o.ranges = args.frames.clone();
+    o.sharpen = convert::SharpenSettings {
+        mode: match args.sharpen {
+            SharpenArg::None => convert::SharpenMode::None,
+            SharpenArg::Box => convert::SharpenMode::Box,
+            SharpenArg::Gaussian => convert::SharpenMode::Gaussian,
+            SharpenArg::Unsharp => convert::SharpenMode::Unsharp,
+        },
+        amount: args.sharpen_amount,
+        ..convert::SharpenSettings::default()
+    };
     o.smooth = (args.smooth > 0.0).then(|| convert::SmoothSettings::with_cutoff(args.smooth));
     o.direction = match args.direction {
         DirectionArg::AToB => Direction::AToB,

@@ -9,6 +9,7 @@
 pub mod color;
 pub mod composite;
 pub mod mask;
+pub mod sharpen;
 pub mod smooth;
 pub mod swap;
 
@@ -19,6 +20,7 @@ use crate::faces::{Alignments, AlignmentsError};
 use crate::media::{AudioOutcome, EncodeSettings, FrameReader, MediaError, Provenance, VideoWriter, WriteError};
 pub use color::{match_color, ColorMode};
 pub use mask::{blend_mask, MaskChoice, MaskError, MaskSettings};
+pub use sharpen::{sharpen, SharpenMode, SharpenSettings};
 pub use smooth::{SmoothSettings, Smoother};
 pub use swap::{Direction, SwappedFace, Swapper};
 
@@ -56,11 +58,12 @@ pub struct ConvertOptions {
     pub ranges: Vec<(u64, u64)>,
     /// Smooth landmarks over time before cropping (none: as extracted).
     pub smooth: Option<SmoothSettings>,
+    pub sharpen: SharpenSettings,
 }
 
 impl ConvertOptions {
     pub fn new(input: PathBuf, output: PathBuf, alignments: PathBuf) -> ConvertOptions {
-        ConvertOptions { input, output, alignments, direction: Direction::AToB, mask: MaskSettings::default(), color: ColorMode::default(), encode: EncodeSettings::default(), ranges: Vec::new(), smooth: None }
+        ConvertOptions { input, output, alignments, direction: Direction::AToB, mask: MaskSettings::default(), color: ColorMode::default(), encode: EncodeSettings::default(), ranges: Vec::new(), smooth: None, sharpen: SharpenSettings::default() }
     }
 
     fn swaps(&self, index: u64) -> bool {
@@ -202,6 +205,7 @@ pub fn run(swapper: &Swapper, options: &ConvertOptions, observer: &mut dyn Conve
                     for mut face in faces {
                         let mask = blend_mask(&face, &options.mask)?;
                         match_color(&mut face.face, &face.original, &mask, options.color);
+                        sharpen(&mut face.face, &options.sharpen);
                         covered.extend(composite::paste(&mut image, &face.face, &mask, &face.aligned));
                     }
                     progress.faces_swapped += count;
