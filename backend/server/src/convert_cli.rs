@@ -43,6 +43,9 @@ pub struct ConvertArgs {
     /// Sharpening amount (1.5 = 150 %).
     #[arg(long, default_value_t = 1.5)]
     pub sharpen_amount: f32,
+    /// ffmpeg: a video with the source's audio; png: a folder of frames; gif: an animated GIF.
+    #[arg(long, value_enum, default_value_t = WriterArg::Ffmpeg)]
+    pub writer: WriterArg,
     #[arg(long, value_enum, default_value_t = CodecArg::H264)]
     pub codec: CodecArg,
     /// Constant rate factor (lower: better and bigger).
@@ -81,6 +84,13 @@ pub enum ColorArg {
     ColorTransfer,
     MatchHist,
     None,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum WriterArg {
+    Ffmpeg,
+    Png,
+    Gif,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -172,6 +182,11 @@ fn options(args: &ConvertArgs) -> ConvertOptions {
         preset: args.preset.clone(),
     };
     o.ranges = args.frames.clone();
+    o.writer = match args.writer {
+        WriterArg::Ffmpeg => convert::OutputKind::Video,
+        WriterArg::Png => convert::OutputKind::Png,
+        WriterArg::Gif => convert::OutputKind::Gif,
+    };
     o.sharpen = convert::SharpenSettings {
         mode: match args.sharpen {
             SharpenArg::None => convert::SharpenMode::None,

@@ -17,7 +17,7 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 use crate::faces::{Alignments, AlignmentsError};
-use crate::media::{AudioOutcome, EncodeSettings, FrameReader, MediaError, Provenance, VideoWriter, WriteError};
+use crate::media::{AudioOutcome, EncodeSettings, FrameReader, FrameSink, GifWriter, MediaError, PngSequence, Provenance, VideoWriter, WriteError};
 pub use color::{match_color, ColorMode};
 pub use mask::{blend_mask, MaskChoice, MaskError, MaskSettings};
 pub use sharpen::{sharpen, SharpenMode, SharpenSettings};
@@ -59,11 +59,25 @@ pub struct ConvertOptions {
     /// Smooth landmarks over time before cropping (none: as extracted).
     pub smooth: Option<SmoothSettings>,
     pub sharpen: SharpenSettings,
+    pub writer: OutputKind,
+}
+
+/// What the frames become.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum OutputKind {
+    /// A video through FFmpeg, with the source's audio.
+    #[default]
+    Video,
+    /// A folder of PNG frames.
+    Png,
+    /// An animated GIF.
+    Gif,
 }
 
 impl ConvertOptions {
     pub fn new(input: PathBuf, output: PathBuf, alignments: PathBuf) -> ConvertOptions {
-        ConvertOptions { input, output, alignments, direction: Direction::AToB, mask: MaskSettings::default(), color: ColorMode::default(), encode: EncodeSettings::default(), ranges: Vec::new(), smooth: None, sharpen: SharpenSettings::default() }
+        ConvertOptions { input, output, alignments, direction: Direction::AToB, mask: MaskSettings::default(), color: ColorMode::default(), encode: EncodeSettings::default(), ranges: Vec::new(), smooth: None, sharpen: SharpenSettings::default(), writer: OutputKind::Video }
     }
 
     fn swaps(&self, index: u64) -> bool {
@@ -129,7 +143,12 @@ pub fn run(swapper: &Swapper, options: &ConvertOptions, observer: &mut dyn Conve
     }
     let reader = FrameReader::open(&options.input)?;
     let size = reader.displayed_size();
-    let writer = VideoWriter::create(&options.output, size, reader.frame_rate().unwrap_or(25.0), &options.encode, Some(&options.input), Some(&Provenance::doppel()))?;
+    let provenance = Provenance::doppel();
+    let writer: Box<dyn FrameSink> = match options.writer {
+        OutputKind::Video => Box::new(VideoWriter::create(&options.output, size, reader.frame_rate().unwrap_or(25.0), &options.encode, Some(&options.input), Some(&provenance))?),
+        OutputKind::Png => Box::new(PngSequence::create(&options.output, &provenance)?),
+        OutputKind::Gif => Box::new(GifWriter::create(&options.output, size, &provenance)?),
+    };
     let mut progress = ConvertProgress { frames_total: reader.frame_count_hint(), ..ConvertProgress::default() };
     let mut unchanged = 0;
     let mut flicker = Flicker::default();
@@ -156,7 +175,7 @@ pub fn run(swapper: &Swapper, options: &ConvertOptions, observer: &mut dyn Conve
                 // Dropped unfinished: the temporary file goes with it.
                 return Err(WriteError::Output { path: writer.path().to_path_buf(), reason: "stopped".into() });
             }
-            let audio = writer.audio_outcome.clone();
+            let audio = writer.audio();
             Ok((writer.finish()?, audio))
         });
         let result = (|| -> Result<(), ConvertError> {

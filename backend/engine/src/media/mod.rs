@@ -10,6 +10,7 @@ mod log;
 mod probe;
 mod rotation;
 mod source;
+mod sinks;
 mod thumbnail;
 pub mod tools;
 mod writer;
@@ -17,6 +18,7 @@ mod writer;
 pub use error::{Damage, MediaError};
 pub use frames::{Frame, FrameReader};
 pub use probe::{probe, MediaFacts, MediaKind};
+pub use sinks::{FrameSink, GifWriter, PngSequence};
 pub use thumbnail::thumbnail;
 pub use writer::{AudioOutcome, EncodeSettings, Provenance, VideoCodec, VideoWriter, WriteError, PRESETS};
 
