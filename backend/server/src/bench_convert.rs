@@ -42,10 +42,10 @@ pub fn run(args: BenchConvertArgs) -> anyhow::Result<()> {
     writer.finish()?;
     let plain = frames as f64 / clock.elapsed().as_secs_f64();
 
-    let mut options = ConvertOptions::new(args.input.clone(), dir.join("converted.mp4"), args.alignments.clone());
+    let mut options = ConvertOptions::new(args.input.clone(), dir.join("converted.mp4"), Some(args.alignments.clone()));
     options.encode = encode;
     let clock = Instant::now();
-    let report = convert::run(&swapper, &options, &mut Quiet)?;
+    let report = convert::run(&swapper, &options, None, &mut Quiet)?;
     let converted = report.progress.frames_done as f64 / clock.elapsed().as_secs_f64();
     let _ = std::fs::remove_dir_all(&dir);
     println!("doppel bench convert: {} ({} frames, {} faces), model {}, preset {}", args.input.display(), frames, report.progress.faces_swapped, swapper.file.model.kind.name(), args.preset);

@@ -22,9 +22,13 @@ pub struct ConvertArgs {
     /// The trained model folder.
     #[arg(short, long = "model-dir")]
     pub model_dir: PathBuf,
-    /// The source's alignments store (made by `doppel extract`).
+    /// The source's alignments store (made by `doppel extract`); without it, faces are found
+    /// while converting.
     #[arg(long)]
-    pub alignments: PathBuf,
+    pub alignments: Option<PathBuf>,
+    /// Folder with the face networks (used when there is no alignments store).
+    #[arg(long, env = "DOPPEL_MODELS_DIR", default_value = "models")]
+    pub models_dir: PathBuf,
     #[arg(long, value_enum, default_value_t = MaskArg::Extended)]
     pub mask: MaskArg,
     /// Shrink (positive) or grow (negative) the mask, percent of the face crop.
@@ -150,7 +154,11 @@ pub fn run(args: ConvertArgs) -> anyhow::Result<()> {
     let bar = if args.quiet { indicatif::ProgressBar::hidden() } else { indicatif::ProgressBar::new(0) };
     bar.set_style(indicatif::ProgressStyle::with_template("{bar:30} {pos}/{len} frames, {msg}, ETA {eta}").unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()));
     let mut observer = Bar { bar, stop };
-    let report = convert::run(&swapper, &options, &mut observer)?;
+    let analyzer = match options.alignments {
+        Some(_) => None,
+        None => Some(doppel_engine::analyze::FaceAnalyzer::load(&doppel_engine::nets::ModelsDir::new(&args.models_dir), &device)?),
+    };
+    let report = convert::run(&swapper, &options, analyzer.as_ref(), &mut observer)?;
     observer.bar.finish_and_clear();
     println!("{}", report.summary());
     println!("written to {} (marked as synthetic media)", report.output.display());

@@ -2,6 +2,7 @@
 //! blended, written with the source's audio and marked as synthetic.
 //!
 //! Frames come from [`crate::media::FrameReader`], faces from the source's alignments store
+//! (or, without one, from the face networks run on each batch of frames)
 //! (made by extraction), the swap from [`swap::Swapper`]. Frames outside the chosen ranges or
 //! without faces are written unchanged, so the output has the source's frame count and
 //! duration. The output appears only when complete (see [`crate::media::VideoWriter`]).
@@ -32,8 +33,10 @@ pub enum ConvertError {
     Write(#[from] WriteError),
     #[error("the alignments store: {0}")]
     Alignments(#[from] AlignmentsError),
-    #[error("{0} has no alignments store: extract the faces of this source first (doppel extract), or pass --alignments")]
+    #[error("{0} has no alignments store: extract the faces of this source first (doppel extract), or leave out --alignments to find faces while converting")]
     NoAlignments(PathBuf),
+    #[error("finding faces: {0}")]
+    Analyze(#[from] crate::analyze::AnalyzeError),
     #[error(transparent)]
     Mask(#[from] MaskError),
     #[error("stopped before the end: no output was written")]
@@ -48,7 +51,8 @@ const FRAMES_PER_BATCH: usize = 16;
 pub struct ConvertOptions {
     pub input: PathBuf,
     pub output: PathBuf,
-    pub alignments: PathBuf,
+    /// The source's alignments store; `None`: find faces while converting.
+    pub alignments: Option<PathBuf>,
     pub direction: Direction,
     pub mask: MaskSettings,
     pub color: ColorMode,
@@ -76,7 +80,7 @@ pub enum OutputKind {
 }
 
 impl ConvertOptions {
-    pub fn new(input: PathBuf, output: PathBuf, alignments: PathBuf) -> ConvertOptions {
+    pub fn new(input: PathBuf, output: PathBuf, alignments: Option<PathBuf>) -> ConvertOptions {
         ConvertOptions { input, output, alignments, direction: Direction::AToB, mask: MaskSettings::default(), color: ColorMode::default(), encode: EncodeSettings::default(), ranges: Vec::new(), smooth: None, sharpen: SharpenSettings::default(), writer: OutputKind::Video }
     }
 
@@ -135,9 +139,39 @@ impl ConvertReport {
 }
 
 /// Converts `options.input` into `options.output` with `swapper`.
-pub fn run(swapper: &Swapper, options: &ConvertOptions, observer: &mut dyn ConvertObserver) -> Result<ConvertReport, ConvertError> {
+/// Where the faces of each frame come from.
+pub enum Faces<'a> {
+    /// The source's alignments store.
+    Store(Alignments),
+    /// The face networks, on each batch of frames (faces that fail the face check are left
+    /// alone).
+    Detect(&'a crate::analyze::FaceAnalyzer, crate::analyze::AnalyzeOptions),
+}
+
+impl Faces<'_> {
+    /// The faces of each of `frames`; the networks look only at frames `wanted` accepts.
+    fn of(&self, frames: &[crate::media::Frame], wanted: impl Fn(u64) -> bool) -> Result<Vec<Vec<crate::geometry::Landmarks68>>, ConvertError> {
+        Ok(match self {
+            Faces::Store(a) => frames.iter().map(|f| a.frames.get(&f.index).map(|e| e.faces.iter().map(|face| face.landmarks).collect()).unwrap_or_default()).collect(),
+            Faces::Detect(analyzer, options) => {
+                let looked: Vec<&crate::media::Frame> = frames.iter().filter(|f| wanted(f.index)).collect();
+                let images: Vec<&image::RgbImage> = looked.iter().map(|f| &f.image).collect();
+                let mut found = if images.is_empty() { Vec::new() } else { analyzer.analyze_batch(&images, options)? }.into_iter();
+                frames.iter().map(|f| if wanted(f.index) { found.next().unwrap_or_default().into_iter().filter(|r| !r.doubtful).map(|r| r.landmarks).collect() } else { Vec::new() }).collect()
+            }
+        })
+    }
+}
+
+/// Converts with the alignments store of `options`, or with `analyzer` finding faces when the
+/// options name no store.
+pub fn run(swapper: &Swapper, options: &ConvertOptions, analyzer: Option<&crate::analyze::FaceAnalyzer>, observer: &mut dyn ConvertObserver) -> Result<ConvertReport, ConvertError> {
     let started = Instant::now();
-    let alignments = Alignments::load_if_exists(&options.alignments)?.ok_or_else(|| ConvertError::NoAlignments(options.alignments.clone()))?;
+    let faces_of = match (&options.alignments, analyzer) {
+        (Some(path), _) => Faces::Store(Alignments::load_if_exists(path)?.ok_or_else(|| ConvertError::NoAlignments(path.clone()))?),
+        (None, Some(analyzer)) => Faces::Detect(analyzer, crate::analyze::AnalyzeOptions::default()),
+        (None, None) => return Err(ConvertError::NoAlignments(options.input.clone())),
+    };
     if options.mask.kind == MaskChoice::Learned && !swapper.learns_mask() {
         return Err(MaskError::NoLearnedMask.into());
     }
@@ -195,8 +229,7 @@ pub fn run(swapper: &Swapper, options: &ConvertOptions, observer: &mut dyn Conve
                 // Every face of these frames through the model at once.
                 let mut items = Vec::new();
                 let mut owner = Vec::new();
-                for (f, frame) in frames.iter().enumerate() {
-                    let stored: Vec<_> = alignments.frames.get(&frame.index).map(|e| e.faces.iter().map(|face| face.landmarks).collect()).unwrap_or_default();
+                for (f, (frame, stored)) in frames.iter().zip(faces_of.of(&frames, |i| options.swaps(i))?).enumerate() {
                     // Smoothing follows every frame's faces, swapped or not, so it is steady
                     // when a range starts.
                     let faces = match smoother.as_mut() {

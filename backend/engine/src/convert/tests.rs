@@ -24,11 +24,11 @@ fn a_converted_video_keeps_every_frame_and_the_audio_and_swaps_the_faces_it_know
     let (a, _) = crate::train::testdata::face_sets();
     let source = crate::media::testdata::video("talk_woman_a.mp4");
     let out = model.join("out.mp4");
-    let mut options = ConvertOptions::new(source.clone(), out.clone(), a.join("talk_woman_a.alignments.json"));
+    let mut options = ConvertOptions::new(source.clone(), out.clone(), Some(a.join("talk_woman_a.alignments.json")));
     options.encode.preset = "ultrafast".into();
     options.mask = MaskSettings { kind: MaskChoice::Learned, blur: 2.0, ..MaskSettings::default() };
     options.ranges = vec![(0, 20)];
-    let report = run(&swapper, &options, &mut Quiet).unwrap();
+    let report = run(&swapper, &options, None, &mut Quiet).unwrap();
     let (src, dst) = (probe(&source).unwrap(), probe(&out).unwrap());
     assert_eq!(dst.frame_count, src.frame_count);
     assert_eq!(report.progress.frames_done, src.frame_count);
@@ -42,16 +42,25 @@ fn a_converted_video_keeps_every_frame_and_the_audio_and_swaps_the_faces_it_know
     // The swapped frame differs from the source inside the face and hardly outside.
     let frame = |path: &std::path::Path, index: u64| FrameReader::open(path).unwrap().nth(index as usize).unwrap().unwrap().image;
     let (before, after) = (frame(&source, 8), frame(&out, 8));
-    let entry = &crate::faces::Alignments::load(&options.alignments).unwrap().frames[&8];
+    let entry = &crate::faces::Alignments::load(options.alignments.as_ref().unwrap()).unwrap().frames[&8];
     let nose = entry.faces[0].landmarks.points()[30];
     let diff = |x: u32, y: u32| (0..3).map(|c| i32::from(before.get_pixel(x, y)[c]).abs_diff(i32::from(after.get_pixel(x, y)[c]))).sum::<u32>();
     let patch = |cx: f32, cy: f32| (0..10).flat_map(|dy| (0..10).map(move |dx| (cx as u32 - 5 + dx, cy as u32 - 5 + dy))).map(|(x, y)| diff(x, y)).sum::<u32>() / 100;
     assert!(patch(nose.x, nose.y) > 20, "the face changed: {}", patch(nose.x, nose.y));
     assert!(patch(20.0, 20.0) < 12, "the corner did not: {}", patch(20.0, 20.0));
 
+    // Without a store, the face networks find the faces (here in frames 0 to 5 only).
+    let analyzer = crate::analyze::FaceAnalyzer::load(&crate::nets::test_models(), &device).unwrap_or_else(|e| panic!("{e}"));
+    let live = ConvertOptions { alignments: None, output: model.join("live.mp4"), ranges: vec![(0, 5)], mask: MaskSettings::default(), ..options.clone() };
+    let report = run(&swapper, &live, Some(&analyzer), &mut Quiet).unwrap();
+    assert_eq!(report.progress.faces_swapped, 6, "one face in each of frames 0 to 5");
+    assert_eq!(probe(&model.join("live.mp4")).unwrap().frame_count, src.frame_count);
+    let none = ConvertOptions { alignments: None, ..options.clone() };
+    assert!(matches!(run(&swapper, &none, None, &mut Quiet), Err(ConvertError::NoAlignments(_))));
+
     // Bad requests fail before writing anything.
-    let other = ConvertOptions { alignments: model.join("missing.json"), output: model.join("x.mp4"), ..options.clone() };
-    assert!(matches!(run(&swapper, &other, &mut Quiet), Err(ConvertError::NoAlignments(_))));
+    let other = ConvertOptions { alignments: Some(model.join("missing.json")), output: model.join("x.mp4"), ..options.clone() };
+    assert!(matches!(run(&swapper, &other, None, &mut Quiet), Err(ConvertError::NoAlignments(_))));
     assert!(!model.join("x.mp4").exists());
     std::fs::remove_dir_all(&model).unwrap();
 }
