@@ -39,6 +39,8 @@ pub enum ConvertError {
     Analyze(#[from] crate::analyze::AnalyzeError),
     #[error(transparent)]
     Mask(#[from] MaskError),
+    #[error("the source has no frame {0}")]
+    NoFrame(u64),
     #[error("stopped before the end: no output was written")]
     Stopped,
 }
@@ -148,7 +150,16 @@ pub enum Faces<'a> {
     Detect(&'a crate::analyze::FaceAnalyzer, crate::analyze::AnalyzeOptions),
 }
 
-impl Faces<'_> {
+impl<'a> Faces<'a> {
+    /// The store of `options`, else `analyzer`.
+    fn choose(options: &ConvertOptions, analyzer: Option<&'a crate::analyze::FaceAnalyzer>) -> Result<Faces<'a>, ConvertError> {
+        Ok(match (&options.alignments, analyzer) {
+            (Some(path), _) => Faces::Store(Alignments::load_if_exists(path)?.ok_or_else(|| ConvertError::NoAlignments(path.clone()))?),
+            (None, Some(analyzer)) => Faces::Detect(analyzer, crate::analyze::AnalyzeOptions::default()),
+            (None, None) => return Err(ConvertError::NoAlignments(options.input.clone())),
+        })
+    }
+
     /// The faces of each of `frames`; the networks look only at frames `wanted` accepts.
     fn of(&self, frames: &[crate::media::Frame], wanted: impl Fn(u64) -> bool) -> Result<Vec<Vec<crate::geometry::Landmarks68>>, ConvertError> {
         Ok(match self {
@@ -167,11 +178,7 @@ impl Faces<'_> {
 /// options name no store.
 pub fn run(swapper: &Swapper, options: &ConvertOptions, analyzer: Option<&crate::analyze::FaceAnalyzer>, observer: &mut dyn ConvertObserver) -> Result<ConvertReport, ConvertError> {
     let started = Instant::now();
-    let faces_of = match (&options.alignments, analyzer) {
-        (Some(path), _) => Faces::Store(Alignments::load_if_exists(path)?.ok_or_else(|| ConvertError::NoAlignments(path.clone()))?),
-        (None, Some(analyzer)) => Faces::Detect(analyzer, crate::analyze::AnalyzeOptions::default()),
-        (None, None) => return Err(ConvertError::NoAlignments(options.input.clone())),
-    };
+    let faces_of = Faces::choose(options, analyzer)?;
     if options.mask.kind == MaskChoice::Learned && !swapper.learns_mask() {
         return Err(MaskError::NoLearnedMask.into());
     }
@@ -251,15 +258,8 @@ pub fn run(swapper: &Swapper, options: &ConvertOptions, analyzer: Option<&crate:
                     }
                 }
                 for (frame, faces) in frames.iter().zip(swapped) {
-                    let mut image = frame.image.clone();
-                    let mut covered = Vec::new();
                     let count = faces.len() as u64;
-                    for mut face in faces {
-                        let mask = blend_mask(&face, &options.mask)?;
-                        match_color(&mut face.face, &face.original, &mask, options.color);
-                        sharpen(&mut face.face, &options.sharpen);
-                        covered.extend(composite::paste(&mut image, &face.face, &mask, &face.aligned));
-                    }
+                    let (image, covered) = blend_faces(&frame.image, faces, options)?;
                     progress.faces_swapped += count;
                     if count == 0 {
                         unchanged += 1;
@@ -291,6 +291,32 @@ pub fn run(swapper: &Swapper, options: &ConvertOptions, analyzer: Option<&crate:
     let (output, audio) = written?;
     progress.seconds = started.elapsed().as_secs_f64();
     Ok(ConvertReport { output, progress, frames_unchanged: unchanged, audio, flicker: flicker.result() })
+}
+
+/// `frame` with the swapped `faces` masked, colour-matched, sharpened and pasted in; also
+/// the frame pixels where the new faces show.
+pub fn blend_faces(frame: &image::RgbImage, faces: Vec<SwappedFace>, options: &ConvertOptions) -> Result<(image::RgbImage, Vec<u32>), ConvertError> {
+    let mut image = frame.clone();
+    let mut covered = Vec::new();
+    for mut face in faces {
+        let mask = blend_mask(&face, &options.mask)?;
+        match_color(&mut face.face, &face.original, &mask, options.color);
+        sharpen(&mut face.face, &options.sharpen);
+        covered.extend(composite::paste(&mut image, &face.face, &mask, &face.aligned));
+    }
+    Ok((image, covered))
+}
+
+/// One frame of `options.input` (by index) before and after conversion with `options`: the
+/// live preview of the convert page. Faces come as in [`run`].
+pub fn preview(swapper: &Swapper, options: &ConvertOptions, analyzer: Option<&crate::analyze::FaceAnalyzer>, index: u64) -> Result<(image::RgbImage, image::RgbImage), ConvertError> {
+    let faces_of = Faces::choose(options, analyzer)?;
+    let mut reader = FrameReader::open(&options.input)?;
+    let frame = reader.next_frame(&mut |i| i == index)?.ok_or(ConvertError::NoFrame(index))?;
+    let landmarks = faces_of.of(std::slice::from_ref(&frame), |_| true)?.pop().unwrap_or_default();
+    let swapped = swapper.swap(&frame.image, &landmarks, options.direction);
+    let (after, _) = blend_faces(&frame.image, swapped, options)?;
+    Ok((frame.image, after))
 }
 
 /// Mean absolute change from one frame to the next inside this frame's swapped faces, for

@@ -49,6 +49,13 @@ fn a_converted_video_keeps_every_frame_and_the_audio_and_swaps_the_faces_it_know
     assert!(patch(nose.x, nose.y) > 20, "the face changed: {}", patch(nose.x, nose.y));
     assert!(patch(20.0, 20.0) < 12, "the corner did not: {}", patch(20.0, 20.0));
 
+    // The preview of frame 8 is what the video got there (up to the encoder's loss).
+    let (plain, swapped) = preview(&swapper, &options, None, 8).unwrap();
+    assert_eq!(plain, before);
+    let close = swapped.pixels().zip(after.pixels()).filter(|(p, q)| (0..3).all(|c| p[c].abs_diff(q[c]) < 24)).count();
+    assert!(close as f32 > 0.95 * (after.width() * after.height()) as f32, "{close}");
+    assert!(matches!(preview(&swapper, &options, None, 100_000), Err(ConvertError::NoFrame(100_000))));
+
     // Without a store, the face networks find the faces (here in frames 0 to 5 only).
     let analyzer = crate::analyze::FaceAnalyzer::load(&crate::nets::test_models(), &device).unwrap_or_else(|e| panic!("{e}"));
     let live = ConvertOptions { alignments: None, output: model.join("live.mp4"), ranges: vec![(0, 5)], mask: MaskSettings::default(), ..options.clone() };
