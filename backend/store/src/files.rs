@@ -9,6 +9,8 @@
 //! <data>/projects/<id>/facesets/<set>/   face PNGs `<stem>_<frame, 6+ digits>_<face>.png` and
 //!                                        the source's `<stem>.alignments.json`
 //! <data>/projects/<id>/cache/faces/<set>/<size>/   small JPEGs of faces (deletable at any time)
+//! <data>/projects/<id>/models/<model>/   the engine's model folder (config.json, save/,
+//!                                        preview.png) and timelapse/<iteration, 8+ digits>.png
 //! ```
 //! A user's file name is only ever a label in the database; it never becomes a path.
 
@@ -86,6 +88,38 @@ impl DataDir {
         Ok(dir.join(format!("{stem}.jpg")))
     }
 
+    /// The folder of a model: what the engine's training writes, and the timelapse frames.
+    pub fn model_dir(&self, project_id: i64, model_id: i64) -> PathBuf {
+        self.project(project_id).join("models").join(model_id.to_string())
+    }
+
+    /// Where a model's training writes a timelapse frame at every save.
+    pub fn model_timelapse_dir(&self, project_id: i64, model_id: i64) -> PathBuf {
+        self.model_dir(project_id, model_id).join("timelapse")
+    }
+
+    /// The timelapse frame of a model at `iteration` (named as training names them).
+    pub fn timelapse_frame(&self, project_id: i64, model_id: i64, iteration: u64) -> PathBuf {
+        self.model_timelapse_dir(project_id, model_id).join(format!("{iteration:08}.png"))
+    }
+
+    /// The iterations of a model's timelapse frames, in order. None before the first save.
+    pub fn timelapse_frames(&self, project_id: i64, model_id: i64) -> Result<Vec<u64>, StoreError> {
+        let entries = match std::fs::read_dir(self.model_timelapse_dir(project_id, model_id)) {
+            Ok(entries) => entries,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(e) => return Err(e.into()),
+        };
+        let mut frames: Vec<u64> = entries
+            .flatten()
+            .filter(|e| e.file_type().is_ok_and(|t| t.is_file()))
+            .filter_map(|e| e.file_name().into_string().ok())
+            .filter_map(|n| timelapse_iteration(&n))
+            .collect();
+        frames.sort_unstable();
+        Ok(frames)
+    }
+
     /// The face PNGs of a face set, by name (frame order, then face order). A set whose
     /// folder does not exist yet has none.
     pub fn face_files(&self, project_id: i64, set_id: i64) -> Result<Vec<String>, StoreError> {
@@ -118,6 +152,15 @@ pub fn is_face_file_name(name: &str) -> bool {
         && digits(frame, 6, 12)
         && (1..=64).contains(&stem.len())
         && stem.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+}
+
+/// The iteration of a timelapse frame's file name: 8 to 20 digits and `.png`, nothing else.
+pub fn timelapse_iteration(name: &str) -> Option<u64> {
+    let digits = name.strip_suffix(".png")?;
+    if !(8..=20).contains(&digits.len()) || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    digits.parse().ok()
 }
 
 /// A fresh server-chosen storage name.
@@ -219,6 +262,25 @@ mod tests {
             PathBuf::from("/data/projects/2/cache/faces/7/128/c_000001_0.jpg")
         );
         assert!(dirs.face_thumb_file(2, 7, "c.png", 128).is_err());
+    }
+
+    #[test]
+    fn timelapse_frames_are_listed_by_iteration_and_nothing_else() {
+        let root = std::env::temp_dir().join(format!("doppel-timelapse-{}", uuid::Uuid::new_v4()));
+        let dirs = DataDir::create(&root).unwrap();
+        assert!(dirs.timelapse_frames(1, 3).unwrap().is_empty(), "no folder yet: no frames");
+        assert_eq!(dirs.model_dir(1, 3), root.join("projects/1/models/3"));
+        let frame = dirs.timelapse_frame(1, 3, 250);
+        assert_eq!(frame, root.join("projects/1/models/3/timelapse/00000250.png"));
+        std::fs::create_dir_all(frame.parent().unwrap()).unwrap();
+        for name in ["00000250.png", "00000002.png", "123456789.png", "250.png", "00000001.jpg", "notes.txt", "0000000a.png"] {
+            std::fs::write(frame.parent().unwrap().join(name), b"x").unwrap();
+        }
+        assert_eq!(dirs.timelapse_frames(1, 3).unwrap(), [2, 250, 123_456_789]);
+        for (name, it) in [("00000250.png", Some(250)), ("123456789.png", Some(123_456_789)), ("250.png", None), ("../00000001.png", None), ("00000001.png.png", None), ("+0000001.png", None), ("000000001", None), ("99999999999999999999.png", None)] {
+            assert_eq!(timelapse_iteration(name), it, "{name}");
+        }
+        std::fs::remove_dir_all(root).unwrap();
     }
 
     #[test]

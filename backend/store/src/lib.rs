@@ -1,5 +1,5 @@
-//! Doppel's persistent state: accounts, projects and roles, uploaded media records, face sets
-//! and the job table, all in one SQLite database under the data directory, plus the on-disk layout of files.
+//! Doppel's persistent state: accounts, projects and roles, uploaded media records, face sets,
+//! swap models and the job table, all in one SQLite database under the data directory, plus the on-disk layout of files.
 //!
 //! Architecture invariant: this crate knows nothing about HTTP, Leptos or the engine. It is used
 //! by the server (`doppel`) and by the `app` crate's server functions (feature `ssr`).
@@ -9,6 +9,7 @@ mod face_sets;
 mod files;
 mod jobs;
 mod media;
+mod models;
 mod password;
 mod projects;
 mod users;
@@ -16,9 +17,10 @@ mod users;
 pub use error::StoreError;
 pub use doppel_fsio::{replace_atomic, write_atomic};
 pub use face_sets::{FaceSet, FaceSetState, MAX_FACE_SET_NAME_CHARS};
-pub use files::{is_face_file_name, new_server_name, sanitize_label, DataDir, MAX_LABEL_BYTES};
+pub use files::{is_face_file_name, new_server_name, sanitize_label, timelapse_iteration, DataDir, MAX_LABEL_BYTES};
 pub use jobs::{Job, JobProgress, JobState, LOG_TAIL_LINES};
 pub use media::{Media, MediaState};
+pub use models::{Model, ModelState, NewModel, MAX_MODEL_NAME_CHARS};
 pub use projects::{Member, Project, Role};
 pub use users::{User, MIN_PASSWORD_CHARS};
 
