@@ -238,3 +238,108 @@ pub struct ExtractStarted {
     pub face_set_id: i64,
     pub job_id: i64,
 }
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ModelStateDto {
+    Queued,
+    Training,
+    Done,
+    Stopped,
+    Failed,
+}
+
+impl ModelStateDto {
+    pub fn label(self) -> &'static str {
+        match self {
+            ModelStateDto::Queued => "queued",
+            ModelStateDto::Training => "training",
+            ModelStateDto::Done => "done",
+            ModelStateDto::Stopped => "stopped",
+            ModelStateDto::Failed => "failed",
+        }
+    }
+
+    /// The state of a model whose current training job is in `job` (as the store derives it).
+    pub fn from_job(job: JobStateDto) -> ModelStateDto {
+        match job {
+            JobStateDto::Queued => ModelStateDto::Queued,
+            JobStateDto::Running => ModelStateDto::Training,
+            JobStateDto::Done => ModelStateDto::Done,
+            JobStateDto::Failed => ModelStateDto::Failed,
+            JobStateDto::Cancelled | JobStateDto::Interrupted => ModelStateDto::Stopped,
+        }
+    }
+}
+
+/// A swap model of a project, with its current training job.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ModelDto {
+    pub id: i64,
+    pub project_id: i64,
+    pub name: String,
+    /// One of [`crate::api::MODEL_KINDS`].
+    pub kind: String,
+    pub face_set_a: Option<i64>,
+    pub face_set_b: Option<i64>,
+    pub face_set_a_name: Option<String>,
+    pub face_set_b_name: Option<String>,
+    pub state: ModelStateDto,
+    pub job: Option<JobDto>,
+    /// The current job's options.
+    pub settings: Option<crate::api::TrainParams>,
+    /// Iterations done in all, at the last save.
+    pub iteration: u64,
+    /// The losses of A and B at the last save.
+    pub loss: Option<(f32, f32)>,
+    pub created_by: Option<String>,
+    pub created_at: i64,
+}
+
+/// What starting a training made.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TrainStarted {
+    pub model_id: i64,
+    pub job_id: i64,
+}
+
+/// A model's loss history for the graph (at most [`crate::api::MAX_GRAPH_POINTS`] points).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LossHistory {
+    /// The model asked for (the newest when none was named); `None` when the project has none.
+    pub model_id: Option<i64>,
+    /// Iterations in the newest save.
+    pub iterations: u64,
+    pub points: Vec<crate::api::LossPoint>,
+}
+
+/// The iterations of a model's timelapse frames, oldest first.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TimelapseFrames {
+    pub model_id: Option<i64>,
+    pub iterations: Vec<u64>,
+}
+
+/// Sent on a project's event stream (`train`) while a model trains, a few times a second at
+/// most.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TrainTick {
+    pub model_id: i64,
+    pub job_id: i64,
+    pub iteration: u64,
+    pub target: Option<u64>,
+    pub loss_a: f32,
+    pub loss_b: f32,
+    /// 2 x batch x iterations per second, lately.
+    pub examples_per_second: f64,
+    pub eta_seconds: Option<f64>,
+}
+
+/// Sent on a project's event stream (`saved`) when training saved a model: its preview and
+/// (when there is one) a timelapse frame are new.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ModelSaved {
+    pub model_id: i64,
+    pub iteration: u64,
+    pub timelapse: bool,
+}

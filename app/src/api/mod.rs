@@ -11,9 +11,11 @@ mod extract;
 mod face_sets;
 mod jobs;
 mod media;
+mod models;
 mod projects;
 #[cfg(feature = "ssr")]
 pub mod ssr;
+mod train;
 
 pub use auth::*;
 pub use dto::*;
@@ -22,7 +24,9 @@ pub use extract::*;
 pub use face_sets::*;
 pub use jobs::*;
 pub use media::*;
+pub use models::*;
 pub use projects::*;
+pub use train::*;
 
 /// Shown next to password fields (the store enforces it).
 pub const MIN_PASSWORD_CHARS_HINT: &str = "At least 8 characters.";
@@ -38,6 +42,11 @@ pub fn media_file_url(project: i64, media: i64) -> String {
 
 pub fn media_thumb_url(project: i64, media: i64) -> String {
     format!("/api/projects/{project}/media/{media}/thumb")
+}
+
+/// The project's page.
+pub fn project_page_url(project: i64) -> String {
+    format!("/projects/{project}")
 }
 
 /// The face set's page.
@@ -59,8 +68,27 @@ pub fn face_thumb_url(project: i64, set: i64, file: &str) -> String {
     format!("{}?size={FACE_THUMB_SIZE}", face_url(project, set, file))
 }
 
-/// Server-sent events of a project: `job` (a [`JobDto`]), `media` (a [`MediaChanged`]) and
-/// `face` (a [`FaceAdded`]).
+/// The training page of a project, showing `model` (the newest when `None`).
+pub fn train_page_url(project: i64, model: Option<i64>) -> String {
+    match model {
+        Some(m) => format!("/projects/{project}/train?model={m}"),
+        None => format!("/projects/{project}/train"),
+    }
+}
+
+/// A model's latest preview grid; `iteration` (its save's) only makes the URL new after each
+/// save, so the browser does not show a cached one.
+pub fn model_preview_url(project: i64, model: i64, iteration: u64) -> String {
+    format!("/api/projects/{project}/models/{model}/preview.png?v={iteration}")
+}
+
+/// One timelapse frame of a model, the preview grid of the fixed faces at `iteration`.
+pub fn timelapse_frame_url(project: i64, model: i64, iteration: u64) -> String {
+    format!("/api/projects/{project}/models/{model}/timelapse/{iteration:08}.png")
+}
+
+/// Server-sent events of a project: `job` (a [`JobDto`]), `media` (a [`MediaChanged`]),
+/// `face` (a [`FaceAdded`]), `train` (a [`TrainTick`]) and `saved` (a [`ModelSaved`]).
 pub fn project_events_url(project: i64) -> String {
     format!("/api/projects/{project}/events")
 }

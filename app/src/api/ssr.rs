@@ -1,8 +1,8 @@
 //! Server-only glue for server functions: the context the server provides, the session, and
 //! the mapping of store errors to what the user may know.
 
-use super::{AppError, FaceSetDto, FaceSetStateDto, JobDto, JobStateDto, MediaDto, MediaFactsDto, MediaStateDto, Me, ProjectDto, RoleDto};
-use doppel_store::{FaceSet, FaceSetState, Job, JobState, Media, MediaState, Project, Role, Store, StoreError};
+use super::{AppError, FaceSetDto, FaceSetStateDto, JobDto, JobStateDto, MediaDto, MediaFactsDto, MediaStateDto, Me, ModelDto, ModelStateDto, ProjectDto, RoleDto, TrainParams};
+use doppel_store::{FaceSet, FaceSetState, Job, JobState, Media, MediaState, Model, ModelState, Project, Role, Store, StoreError};
 use leptos::prelude::*;
 use std::sync::Arc;
 use tower_sessions::Session;
@@ -21,11 +21,20 @@ pub trait JobControl: Send + Sync {
     fn title(&self, job: &Job) -> String;
 }
 
+/// Reads what training leaves in a model folder (the engine's save layout, which this crate
+/// does not depend on). Implemented by the server. Blocking: call it off the async runtime.
+pub trait ModelFiles: Send + Sync {
+    /// The losses `[A, B]` of every iteration in the model's newest complete save; empty when
+    /// it has none yet.
+    fn loss_history(&self, model_dir: &std::path::Path) -> Result<Vec<[f32; 2]>, String>;
+}
+
 /// Everything the server hands to server functions, via `provide_context`.
 #[derive(Clone)]
 pub struct ServerContext {
     pub store: Store,
     pub jobs: Arc<dyn JobControl>,
+    pub model_files: Arc<dyn ModelFiles>,
     /// The one-time token of the setup link; valid only while no user exists.
     pub setup_token: Arc<str>,
 }
@@ -222,5 +231,36 @@ pub fn face_set_dto(f: FaceSet) -> FaceSetDto {
         summary: f.summary,
         created_by: f.created_by_name,
         created_at: f.created_at,
+    }
+}
+
+pub fn model_dto(m: Model, job: Option<Job>, title: impl FnOnce(&Job) -> String) -> ModelDto {
+    let settings = job.as_ref().and_then(|j| serde_json::from_value::<TrainParams>(j.params.clone()).ok());
+    let job = job.map(|j| {
+        let t = title(&j);
+        job_dto(j, t)
+    });
+    ModelDto {
+        id: m.id,
+        project_id: m.project_id,
+        name: m.name,
+        kind: m.kind,
+        face_set_a: m.face_set_a,
+        face_set_b: m.face_set_b,
+        face_set_a_name: m.face_set_a_name,
+        face_set_b_name: m.face_set_b_name,
+        state: match m.state {
+            ModelState::Queued => ModelStateDto::Queued,
+            ModelState::Training => ModelStateDto::Training,
+            ModelState::Done => ModelStateDto::Done,
+            ModelState::Stopped => ModelStateDto::Stopped,
+            ModelState::Failed => ModelStateDto::Failed,
+        },
+        job,
+        settings,
+        iteration: m.iteration,
+        loss: m.loss,
+        created_by: m.created_by_name,
+        created_at: m.created_at,
     }
 }

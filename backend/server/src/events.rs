@@ -1,7 +1,7 @@
-//! Live events for open pages: job progress, media changes and faces as extraction writes
-//! them, fanned out per project.
+//! Live events for open pages: job progress, media changes, faces as extraction writes them,
+//! and training's progress and saves, fanned out per project.
 
-use app::api::{FaceAdded, JobDto, MediaChanged};
+use app::api::{FaceAdded, JobDto, MediaChanged, ModelSaved, TrainTick};
 use tokio::sync::broadcast;
 
 #[derive(Debug, Clone)]
@@ -9,6 +9,10 @@ pub enum EventBody {
     Job(JobDto),
     Media(MediaChanged),
     Face(FaceAdded),
+    /// A training run's iteration, losses and speed (a few a second at most).
+    Train(TrainTick),
+    /// A training run saved: a new preview (and timelapse frame).
+    Saved(ModelSaved),
 }
 
 #[derive(Debug, Clone)]
@@ -24,6 +28,8 @@ impl ProjectEvent {
             EventBody::Job(j) => ("job", serde_json::to_string(j).unwrap_or_default()),
             EventBody::Media(m) => ("media", serde_json::to_string(m).unwrap_or_default()),
             EventBody::Face(f) => ("face", serde_json::to_string(f).unwrap_or_default()),
+            EventBody::Train(t) => ("train", serde_json::to_string(t).unwrap_or_default()),
+            EventBody::Saved(s) => ("saved", serde_json::to_string(s).unwrap_or_default()),
         }
     }
 }

@@ -69,7 +69,7 @@ pub async fn build_with(config: ServeConfig, engine: EngineConfig) -> anyhow::Re
         .site_pkg_dir("pkg")
         .site_addr(config.addr)
         .build();
-    let ctx = ServerContext { store, jobs: runner.clone(), setup_token };
+    let ctx = ServerContext { store, jobs: runner.clone(), model_files: Arc::new(crate::jobs::train::EngineModelFiles), setup_token };
     let state = AppState { leptos, ctx, hub, runner, config: Arc::new(config) };
 
     let session_layer = SessionManagerLayer::new(sessions)
@@ -87,6 +87,8 @@ pub async fn build_with(config: ServeConfig, engine: EngineConfig) -> anyhow::Re
         .route("/api/projects/{id}/media/{media}/file", get(routes::files::original))
         .route("/api/projects/{id}/media/{media}/thumb", get(routes::files::thumb))
         .route("/api/projects/{id}/facesets/{set}/faces/{file}", get(routes::faces::face))
+        .route("/api/projects/{id}/models/{model}/preview.png", get(routes::models::preview))
+        .route("/api/projects/{id}/models/{model}/timelapse/{file}", get(routes::models::timelapse))
         .route("/api/projects/{id}/events", get(routes::events::project_events))
         .leptos_routes_with_context(&state, routes, move || provide_context(ctx.clone()), move || shell(leptos.clone()))
         .fallback(leptos_axum::file_and_error_handler::<AppState, _>(shell))

@@ -11,14 +11,8 @@ use doppel_engine::train::{self, OptimizerKind, Saved, Started, Status, Timelaps
 
 use crate::cli::{DeviceArg, ModelArg};
 
-/// Model sizes, for `--help` and the web form.
-pub const MODELS_HELP: &str = "\
-Models (measured by `doppel bench train -t MODEL --batch-size 16` on a 2-core CPU: peak memory,
-training speed):
-  original     64 px in and out, 82 M parameters; 1.8 GB, 6.4 examples/s
-  lightweight  64 px in and out, 36 M parameters, for low memory; 1.0 GB, 16.7 examples/s
-  dfaker       64 px in, 128 px out, residual decoder, 113 M parameters; 3.2 GB, 1.7 examples/s
-  dfl-h128     128 px in and out, 108 M parameters; 3.7 GB, 1.1 examples/s";
+/// Model sizes, for `--help` (the web form shows the same text).
+pub use app::api::MODELS_HELP;
 
 #[derive(Debug, Args)]
 #[command(after_help = MODELS_HELP)]

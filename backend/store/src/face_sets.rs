@@ -149,7 +149,7 @@ impl Store {
         mut params: serde_json::Value,
     ) -> Result<(FaceSet, Job), StoreError> {
         let name = validate_name(name)?;
-        let mut tx = self.pool().begin().await?;
+        let mut tx = self.write_tx().await?;
         let media: Option<i64> = sqlx::query_scalar("SELECT id FROM media WHERE id = ? AND project_id = ?")
             .bind(source_media)
             .bind(project)

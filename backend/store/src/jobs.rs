@@ -306,7 +306,7 @@ impl Store {
 
     /// Appends a line to the job's log, keeping the last [`LOG_TAIL_LINES`].
     pub async fn append_job_log(&self, id: i64, line: &str) -> Result<(), StoreError> {
-        let mut tx = self.pool().begin().await?;
+        let mut tx = self.write_tx().await?;
         let tail: String = sqlx::query_scalar("SELECT log_tail FROM jobs WHERE id = ?")
             .bind(id)
             .fetch_optional(&mut *tx)

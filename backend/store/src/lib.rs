@@ -60,6 +60,14 @@ impl Store {
     pub fn dirs(&self) -> &DataDir {
         &self.dirs
     }
+
+    /// A transaction that reads, then writes. `BEGIN IMMEDIATE` takes the write lock first
+    /// (waiting for it up to the busy timeout); a plain `BEGIN` would fail at its first write
+    /// whenever another connection wrote since it read (SQLite's busy snapshot, which no busy
+    /// timeout waits out), e.g. a running job's progress while a user starts another job.
+    pub(crate) async fn write_tx(&self) -> Result<sqlx::Transaction<'static, sqlx::Sqlite>, StoreError> {
+        Ok(self.pool.begin_with("BEGIN IMMEDIATE").await?)
+    }
 }
 
 /// Seconds since the Unix epoch.

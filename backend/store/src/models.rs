@@ -187,7 +187,7 @@ impl Store {
         if new.face_set_a == new.face_set_b {
             return Err(StoreError::invalid("person A and person B need two different face sets"));
         }
-        let mut tx = self.pool().begin().await?;
+        let mut tx = self.write_tx().await?;
         for set in [new.face_set_a, new.face_set_b] {
             let found: Option<i64> = sqlx::query_scalar("SELECT id FROM face_sets WHERE id = ? AND project_id = ? AND trashed_at IS NULL")
                 .bind(set)
@@ -229,7 +229,7 @@ impl Store {
         params: serde_json::Value,
     ) -> Result<(Model, Job), StoreError> {
         let params = with_model_id(params, id)?;
-        let mut tx = self.pool().begin().await?;
+        let mut tx = self.write_tx().await?;
         let row: Option<(String, Option<String>)> = sqlx::query_as(
             "SELECT x.name, j.state FROM models x LEFT JOIN jobs j ON j.id = x.job_id \
              WHERE x.id = ? AND x.project_id = ? AND x.trashed_at IS NULL",

@@ -91,7 +91,7 @@ impl Store {
     /// Creates a project owned by `owner`.
     pub async fn create_project(&self, owner: i64, name: &str) -> Result<Project, StoreError> {
         let name = validate_project_name(name)?;
-        let mut tx = self.pool().begin().await?;
+        let mut tx = self.write_tx().await?;
         let t = now();
         let id: i64 = sqlx::query_scalar("INSERT INTO projects (name, created_by, created_at) VALUES (?, ?, ?) RETURNING id")
             .bind(&name)

@@ -68,7 +68,7 @@ impl Store {
 
     /// Creates the first admin, only while there are no users at all (the setup link).
     pub async fn create_first_admin(&self, username: &str, password: &str) -> Result<User, StoreError> {
-        let mut tx = self.pool().begin().await?;
+        let mut tx = self.write_tx().await?;
         let count: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM users").fetch_one(&mut *tx).await?;
         if count > 0 {
             return Err(StoreError::invalid("setup is already done: log in instead"));

@@ -3,11 +3,14 @@
 //! they ended. Jobs left running by a previous process are marked interrupted at start-up and
 //! wait for a user to resume them.
 //!
-//! Workers run in lanes, so a long extraction never holds up the quick check of a new upload:
-//! one worker per lane, each claiming only its lane's kinds.
+//! Workers run in lanes, so a long extraction never holds up the quick check of a new upload,
+//! and a training run (hours) holds up neither: each worker claims only its lane's kinds, one
+//! job at a time; the quick and heavy lanes have one worker each, the training lane one per
+//! compute device (so a second training job waits in the queue while one runs).
 
 mod extract;
 mod probe;
+pub mod train;
 
 use crate::events::{EventBody, EventHub};
 use app::api::ssr::{job_dto, JobControl};
@@ -27,6 +30,8 @@ pub enum JobKind {
     Probe,
     /// Extract the faces of a video or photo into a face set.
     Extract,
+    /// Train a swap model from two face sets.
+    Train,
 }
 
 /// Workers of one lane take only its kinds, one job at a time.
@@ -36,15 +41,31 @@ pub enum Lane {
     Quick,
     /// Minutes to hours of network inference.
     Heavy,
+    /// Hours of training, one run per compute device.
+    Train,
+}
+
+impl Lane {
+    pub const ALL: [Lane; 3] = [Lane::Quick, Lane::Heavy, Lane::Train];
+
+    /// Workers of the lane: one, and for training one per compute device (the server trains
+    /// on the one device it was started with, `--device`).
+    pub fn workers(self, _engine: &EngineConfig) -> usize {
+        match self {
+            Lane::Quick | Lane::Heavy => 1,
+            Lane::Train => 1,
+        }
+    }
 }
 
 impl JobKind {
-    pub const ALL: [JobKind; 2] = [JobKind::Probe, JobKind::Extract];
+    pub const ALL: [JobKind; 3] = [JobKind::Probe, JobKind::Extract, JobKind::Train];
 
     pub fn as_str(self) -> &'static str {
         match self {
             JobKind::Probe => "probe",
             JobKind::Extract => app::api::EXTRACT_JOB,
+            JobKind::Train => app::api::TRAIN_JOB,
         }
     }
 
@@ -52,6 +73,7 @@ impl JobKind {
         match self {
             JobKind::Probe => Lane::Quick,
             JobKind::Extract => Lane::Heavy,
+            JobKind::Train => Lane::Train,
         }
     }
 
@@ -89,13 +111,24 @@ impl EngineConfig {
     }
 }
 
-/// Where a job is: units done of a total, and optionally the seconds its work took so far
-/// (else the rate counts from when the job started).
+/// Where a job is: units done of a total, and how to get its rate and ETA.
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
 struct Tick {
     done: u64,
     total: u64,
-    seconds: Option<f64>,
+    pace: Pace,
+}
+
+/// Where a job's rate and ETA come from.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+enum Pace {
+    /// The units done since the job started.
+    #[default]
+    FromStart,
+    /// The units done over the seconds the work itself took.
+    Timed(f64),
+    /// The work measured them itself (training: its recent speed, from a resumed count).
+    Given { rate: Option<f64>, eta_secs: Option<f64> },
 }
 
 /// What a running job gets: its row, the store, the event hub, the engine settings, and its
@@ -123,13 +156,18 @@ impl JobHandle {
     }
 
     pub fn progress(&self, done: u64, total: u64) {
-        self.progress.send_replace(Tick { done, total, seconds: None });
+        self.progress.send_replace(Tick { done, total, pace: Pace::FromStart });
     }
 
     /// Progress with the seconds the work itself took (the rate and ETA then leave out
     /// set-up time such as loading networks).
     pub fn progress_timed(&self, done: u64, total: u64, seconds: f64) {
-        self.progress.send_replace(Tick { done, total, seconds: Some(seconds) });
+        self.progress.send_replace(Tick { done, total, pace: Pace::Timed(seconds) });
+    }
+
+    /// Progress with the rate (units per second) and ETA the work measured itself.
+    pub fn progress_paced(&self, done: u64, total: u64, rate: Option<f64>, eta_secs: Option<f64>) {
+        self.progress.send_replace(Tick { done, total, pace: Pace::Given { rate, eta_secs } });
     }
 
     fn last(&self) -> Tick {
@@ -189,9 +227,11 @@ impl JobRunner {
         for job in self.store.interrupt_running_jobs().await? {
             tracing::warn!("job {} ({}) was interrupted by a restart; resume it from its project page", job.id, job.kind);
         }
-        for lane in [Lane::Quick, Lane::Heavy] {
-            let runner = Arc::clone(self);
-            tokio::spawn(async move { runner.work(lane).await });
+        for lane in Lane::ALL {
+            for _ in 0..lane.workers(&self.engine) {
+                let runner = Arc::clone(self);
+                tokio::spawn(async move { runner.work(lane).await });
+            }
         }
         Ok(())
     }
@@ -202,7 +242,7 @@ impl JobRunner {
             match self.store.claim_next_job(&kinds).await {
                 Ok(Some(job)) => self.run(job).await,
                 Ok(None) => {
-                    // Woken by any new job; a worker of the other lane just looks again.
+                    // Woken by any new job; a worker of another lane just looks again.
                     let _ = tokio::time::timeout(Duration::from_secs(2), self.wake.notified()).await;
                 }
                 Err(e) => {
@@ -218,7 +258,7 @@ impl JobRunner {
         let cancel = Arc::new(AtomicBool::new(false));
         self.lock_cancels().insert(id, cancel.clone());
         self.announce(&job);
-        let (tx, rx) = watch::channel(Tick { done: job.progress.done, total: job.progress.total, seconds: None });
+        let (tx, rx) = watch::channel(Tick { done: job.progress.done, total: job.progress.total, pace: Pace::FromStart });
         let handle = JobHandle { cancel, progress: Arc::new(tx) };
         let ctx = JobCtx {
             job: job.clone(),
@@ -232,6 +272,7 @@ impl JobRunner {
         let outcome = match JobKind::parse(&job.kind) {
             Some(JobKind::Probe) => probe::run(&ctx).await,
             Some(JobKind::Extract) => extract::run(&ctx).await,
+            Some(JobKind::Train) => train::run(&ctx).await,
             None => Err(JobError::Failed(format!("unknown job kind '{}'", job.kind))),
         };
         ticker.abort();
@@ -281,7 +322,7 @@ impl JobControl for JobRunner {
     fn changed(&self, job: &Job) {
         self.announce(job);
         if job.state == JobState::Queued {
-            // Both lanes look: the one that takes this kind claims it.
+            // Every lane looks: the one that takes this kind claims it.
             self.wake.notify_waiters();
             // And a permit for a worker that was between two looks.
             self.wake.notify_one();
@@ -293,12 +334,13 @@ impl JobControl for JobRunner {
     }
 }
 
-/// "check clip.mp4", "extract faces from clip.mp4"
+/// "check clip.mp4", "extract faces from clip.mp4", "train A to B"
 pub fn title(job: &Job) -> String {
-    let label = job.params.get("label").and_then(|l| l.as_str()).unwrap_or("a file");
+    let label = job.params.get("label").and_then(|l| l.as_str());
     match JobKind::parse(&job.kind) {
-        Some(JobKind::Probe) => format!("check {label}"),
-        Some(JobKind::Extract) => format!("extract faces from {label}"),
+        Some(JobKind::Probe) => format!("check {}", label.unwrap_or("a file")),
+        Some(JobKind::Extract) => format!("extract faces from {}", label.unwrap_or("a file")),
+        Some(JobKind::Train) => format!("train {}", label.unwrap_or("a model")),
         None => job.kind.clone(),
     }
 }
@@ -321,9 +363,12 @@ async fn forward_progress(store: Store, hub: EventHub, mut job: Job, mut rx: wat
         if !rx.has_changed().unwrap_or(false) {
             continue;
         }
-        let Tick { done, total, seconds } = *rx.borrow_and_update();
-        let elapsed = seconds.map(Duration::from_secs_f64).unwrap_or_else(|| started.elapsed());
-        let (rate, eta_secs) = rate_and_eta(done, total, elapsed);
+        let Tick { done, total, pace } = *rx.borrow_and_update();
+        let (rate, eta_secs) = match pace {
+            Pace::FromStart => rate_and_eta(done, total, started.elapsed()),
+            Pace::Timed(seconds) => rate_and_eta(done, total, Duration::from_secs_f64(seconds)),
+            Pace::Given { rate, eta_secs } => (rate, eta_secs),
+        };
         job.progress = JobProgress { done, total, rate, eta_secs };
         if let Err(e) = store.set_job_progress(job.id, &job.progress).await {
             tracing::warn!("job {}: {e}", job.id);
@@ -351,7 +396,10 @@ mod tests {
         }
         assert_eq!(JobKind::parse("nope"), None);
         assert_eq!(JobKind::Extract.as_str(), "extract", "the app starts extract jobs by this name");
+        assert_eq!(JobKind::Train.as_str(), "train", "the app starts train jobs by this name");
         assert_eq!(JobKind::Probe.lane(), Lane::Quick);
         assert_eq!(JobKind::Extract.lane(), Lane::Heavy);
+        assert_eq!(JobKind::Train.lane(), Lane::Train, "training has a lane of its own");
+        assert_eq!(Lane::Train.workers(&EngineConfig::from_env()), 1, "one training run per device: a second one queues");
     }
 }

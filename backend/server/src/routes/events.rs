@@ -1,4 +1,5 @@
-//! `GET /api/projects/{id}/events`: server-sent events of one project (`job`, `media`, `face`).
+//! `GET /api/projects/{id}/events`: server-sent events of one project (`job`, `media`, `face`,
+//! `train`, `saved`).
 
 use super::project_access;
 use crate::error::ApiError;

@@ -1,10 +1,11 @@
 //! Plain HTTP routes for what streams: uploads, file downloads and thumbnails, face images,
-//! live events.
+//! model previews and timelapse frames, live events.
 //! Pages and server functions are served by Leptos.
 
 pub mod events;
 pub mod faces;
 pub mod files;
+pub mod models;
 pub mod upload;
 
 use crate::error::ApiError;
