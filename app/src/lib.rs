@@ -6,6 +6,7 @@
 #![recursion_limit = "256"]
 
 pub mod api;
+mod chart;
 mod components;
 mod format;
 mod routes;
@@ -50,6 +51,7 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("/setup") view=routes::setup::SetupPage ssr=SsrMode::Async/>
                     <Route path=path!("/projects/:id") view=routes::project::ProjectPage ssr=SsrMode::Async/>
                     <Route path=path!("/projects/:id/facesets/:set") view=routes::face_set::FaceSetPage ssr=SsrMode::Async/>
+                    <Route path=path!("/projects/:id/train") view=routes::train::TrainPage ssr=SsrMode::Async/>
                     <Route path=path!("/account") view=routes::account::AccountPage ssr=SsrMode::Async/>
                     <Route path=path!("/admin") view=routes::admin::AdminPage ssr=SsrMode::Async/>
                 </Routes>

@@ -47,6 +47,7 @@ fn JobRow(
     let unit = match job.kind.as_str() {
         "probe" => "steps",
         crate::api::EXTRACT_JOB => "frames",
+        crate::api::TRAIN_JOB => "iterations",
         _ => "items",
     };
     let rate = job.rate.map(|r| format!("{r:.1} {unit}/s"));

@@ -3,10 +3,14 @@ pub mod events;
 pub mod extract_form;
 pub mod face_sets;
 pub mod jobs;
+pub mod loss_graph;
 pub mod media;
 pub mod members;
+pub mod model_view;
+pub mod models;
 pub mod nav;
 pub mod progress;
+pub mod train_form;
 pub mod uploader;
 
 use crate::api::AppError;

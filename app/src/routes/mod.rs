@@ -7,3 +7,4 @@ pub mod not_found;
 pub mod project;
 pub mod projects;
 pub mod setup;
+pub mod train;

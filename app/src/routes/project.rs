@@ -1,5 +1,5 @@
 use crate::api::{
-    get_project, list_face_sets, list_jobs, list_media, list_members, FaceSetDto, JobDto, JobStateDto, MediaDto, MemberDto, ProjectDto, RenameProject,
+    get_project, list_face_sets, train_page_url, list_jobs, list_media, list_members, FaceSetDto, JobDto, JobStateDto, MediaDto, MemberDto, ProjectDto, RenameProject,
     SetMember, TrashProject, EXTRACT_JOB,
 };
 use crate::api::AppError;
@@ -11,6 +11,7 @@ use crate::components::media::MediaList;
 use crate::components::members::Members;
 use crate::components::uploader::Uploader;
 use leptos::prelude::*;
+use leptos_router::components::A;
 use leptos_router::hooks::use_params_map;
 
 /// One project: its media, uploads, face sets, jobs and members.
@@ -125,7 +126,10 @@ fn ProjectBody(project: ProjectDto, data: PageData) -> impl IntoView {
             </Transition>
         </section>
         <section class="card">
-            <h2>"Face sets"</h2>
+            <div class="row spread">
+                <h2>"Face sets"</h2>
+                <A href=train_page_url(pid, None) attr:data-testid="train-link">"Train a model →"</A>
+            </div>
             <Transition fallback=|| view! { <p>"Loading…"</p> }>
                 {move || Suspend::new(async move {
                     match face_sets.await {
