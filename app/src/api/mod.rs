@@ -5,6 +5,8 @@
 //! their URLs are built by the helpers at the bottom so both sides agree.
 
 mod auth;
+mod conversions;
+mod convert;
 mod dto;
 mod error;
 mod extract;
@@ -18,6 +20,8 @@ pub mod ssr;
 mod train;
 
 pub use auth::*;
+pub use conversions::*;
+pub use convert::*;
 pub use dto::*;
 pub use error::AppError;
 pub use extract::*;

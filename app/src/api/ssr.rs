@@ -264,3 +264,26 @@ pub fn model_dto(m: Model, job: Option<Job>, title: impl FnOnce(&Job) -> String)
         created_at: m.created_at,
     }
 }
+
+pub fn conversion_dto(c: doppel_store::Conversion, job: Option<JobDto>) -> super::ConversionDto {
+    use super::ConversionStateDto as S;
+    use doppel_store::ConversionState as C;
+    super::ConversionDto {
+        id: c.id,
+        label: c.label,
+        media_label: c.media_label,
+        model_name: c.model_name,
+        state: match c.state {
+            C::Queued => S::Queued,
+            C::Converting => S::Converting,
+            C::Done => S::Done,
+            C::Stopped => S::Stopped,
+            C::Failed => S::Failed,
+        },
+        job,
+        size_bytes: c.size_bytes,
+        summary: c.summary,
+        created_by: c.created_by_name,
+        created_at: c.created_at,
+    }
+}

@@ -2,6 +2,9 @@
 
 use serde::{Deserialize, Serialize};
 
+/// Burn's device handle, for callers that keep one (they need not depend on Burn).
+pub use burn::tensor::Device;
+
 /// A compute device the engine can run models on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[serde(rename_all = "lowercase")]

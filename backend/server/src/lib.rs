@@ -6,6 +6,7 @@ pub mod error;
 pub mod events;
 pub mod jobs;
 pub mod jpeg;
+pub mod previews;
 pub mod routes;
 pub mod security;
 pub mod server;

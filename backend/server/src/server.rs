@@ -26,6 +26,7 @@ pub struct AppState {
     pub hub: EventHub,
     pub runner: Arc<JobRunner>,
     pub config: Arc<ServeConfig>,
+    pub previews: Arc<crate::previews::PreviewCache>,
 }
 
 impl FromRef<AppState> for LeptosOptions {
@@ -70,7 +71,7 @@ pub async fn build_with(config: ServeConfig, engine: EngineConfig) -> anyhow::Re
         .site_addr(config.addr)
         .build();
     let ctx = ServerContext { store, jobs: runner.clone(), model_files: Arc::new(crate::jobs::train::EngineModelFiles), setup_token };
-    let state = AppState { leptos, ctx, hub, runner, config: Arc::new(config) };
+    let state = AppState { leptos, ctx, hub, runner, config: Arc::new(config), previews: Arc::default() };
 
     let session_layer = SessionManagerLayer::new(sessions)
         .with_name("doppel_session")
@@ -89,6 +90,8 @@ pub async fn build_with(config: ServeConfig, engine: EngineConfig) -> anyhow::Re
         .route("/api/projects/{id}/facesets/{set}/faces/{file}", get(routes::faces::face))
         .route("/api/projects/{id}/models/{model}/preview.png", get(routes::models::preview))
         .route("/api/projects/{id}/models/{model}/timelapse/{file}", get(routes::models::timelapse))
+        .route("/api/projects/{id}/convert/preview", get(routes::convert::preview))
+        .route("/api/projects/{id}/conversions/{conversion}/file", get(routes::convert::file))
         .route("/api/projects/{id}/events", get(routes::events::project_events))
         .leptos_routes_with_context(&state, routes, move || provide_context(ctx.clone()), move || shell(leptos.clone()))
         .fallback(leptos_axum::file_and_error_handler::<AppState, _>(shell))

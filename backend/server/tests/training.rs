@@ -5,46 +5,12 @@
 
 mod common;
 
-use app::api::{ExtractStarted, LossHistory, ModelDto, ModelStateDto, TimelapseFrames, TrainStarted, WarpChoice};
+use app::api::{LossHistory, ModelDto, ModelStateDto, TimelapseFrames, TrainStarted, WarpChoice};
 use axum::http::{header, StatusCode};
 use common::*;
 use doppel::events::EventBody;
-use doppel::routes::upload::Uploaded;
 use doppel_store::{Job, JobState};
 use std::time::{Duration, Instant};
-
-fn form<'a>(pairs: &'a [(&'a str, String)]) -> Vec<(&'a str, &'a str)> {
-    pairs.iter().map(|(k, v)| (*k, v.as_str())).collect()
-}
-
-/// A face set of `video` (frames 0-40, every 8th, 128 px faces), extracted by a web job.
-async fn face_set(s: &TestServer, cookie: &str, pid: i64, video: &str) -> i64 {
-    let bytes = std::fs::read(shared_data(&format!("video/{video}"))).unwrap();
-    let r = s.upload(cookie, pid, video, bytes).await;
-    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
-    let up: Uploaded = r.json();
-    assert_eq!(s.wait_job(up.job_id).await.state, JobState::Done);
-    let args = [("project", pid.to_string()), ("media", up.media_id.to_string()), ("every_n", "8".into()), ("frame_from", "0".into()), ("frame_to", "40".into()), ("size", "128".into())];
-    let r = s.call(Some(cookie), "start_extraction", &form(&args)).await;
-    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
-    let started: ExtractStarted = r.json();
-    let job = wait(s, started.job_id, 120).await;
-    assert_eq!(job.state, JobState::Done, "{:?} {}", job.error, job.log_tail);
-    started.face_set_id
-}
-
-/// Waits until the job is finished, at most `secs`.
-async fn wait(s: &TestServer, job: i64, secs: u64) -> Job {
-    let until = Instant::now() + Duration::from_secs(secs);
-    loop {
-        let j = s.state.ctx.store.job(job).await.unwrap();
-        if j.state.is_finished() {
-            return j;
-        }
-        assert!(Instant::now() < until, "job {job} did not finish within {secs} s: {j:?}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
 
 /// Waits until `ok` holds for the job, at most `secs`.
 async fn wait_for(s: &TestServer, job: i64, secs: u64, what: &str, ok: impl Fn(&Job) -> bool) -> Job {
@@ -109,8 +75,8 @@ async fn fixture() -> Fixture {
         let r = s.call(Some(&admin), "set_member", &[("id", &pid.to_string()), ("username", name), ("role", role)]).await;
         assert!(r.status.is_success(), "{}", r.text());
     }
-    let a = face_set(&s, &admin, pid, "talk_woman_a.mp4").await;
-    let b = face_set(&s, &admin, pid, "talk_woman_b.mp4").await;
+    let (_, a) = extracted(&s, &admin, pid, "talk_woman_a.mp4").await;
+    let (_, b) = extracted(&s, &admin, pid, "talk_woman_b.mp4").await;
     Fixture { s, admin, editor, viewer, stranger, pid, a, b }
 }
 

@@ -11,6 +11,7 @@
 //! <data>/projects/<id>/cache/faces/<set>/<size>/   small JPEGs of faces (deletable at any time)
 //! <data>/projects/<id>/models/<model>/   the engine's model folder (config.json, save/,
 //!                                        preview.png) and timelapse/<iteration, 8+ digits>.png
+//! <data>/projects/<id>/outputs/   converted videos, under server-chosen names (`<uuid>.mp4`)
 //! ```
 //! A user's file name is only ever a label in the database; it never becomes a path.
 
@@ -66,6 +67,19 @@ impl DataDir {
 
     pub fn thumb_file(&self, project_id: i64, media_id: i64) -> PathBuf {
         self.project(project_id).join("thumbs").join(format!("{media_id}.jpg"))
+    }
+
+    /// Where converted videos go.
+    pub fn outputs_dir(&self, project_id: i64) -> PathBuf {
+        self.project(project_id).join("outputs")
+    }
+
+    /// Path of a converted video. `stored_name` must be one [`new_output_name`] made.
+    pub fn output_file(&self, project_id: i64, stored_name: &str) -> Result<PathBuf, StoreError> {
+        match stored_name.strip_suffix(".mp4") {
+            Some(stem) if is_server_name(stem) => Ok(self.outputs_dir(project_id).join(stored_name)),
+            _ => Err(StoreError::NotFound),
+        }
     }
 
     /// The folder of a face set: its face PNGs and its source's alignments store.
@@ -166,6 +180,11 @@ pub fn timelapse_iteration(name: &str) -> Option<u64> {
 /// A fresh server-chosen storage name.
 pub fn new_server_name() -> String {
     uuid::Uuid::new_v4().simple().to_string()
+}
+
+/// A fresh name for a converted video (an MP4: it plays in every browser).
+pub fn new_output_name() -> String {
+    format!("{}.mp4", new_server_name())
 }
 
 fn is_server_name(name: &str) -> bool {

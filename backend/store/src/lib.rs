@@ -4,6 +4,7 @@
 //! Architecture invariant: this crate knows nothing about HTTP, Leptos or the engine. It is used
 //! by the server (`doppel`) and by the `app` crate's server functions (feature `ssr`).
 
+mod conversions;
 mod error;
 mod face_sets;
 mod files;
@@ -14,10 +15,11 @@ mod password;
 mod projects;
 mod users;
 
+pub use conversions::{Conversion, ConversionState};
 pub use error::StoreError;
 pub use doppel_fsio::{replace_atomic, write_atomic};
 pub use face_sets::{FaceSet, FaceSetState, MAX_FACE_SET_NAME_CHARS};
-pub use files::{is_face_file_name, new_server_name, sanitize_label, timelapse_iteration, DataDir, MAX_LABEL_BYTES};
+pub use files::{is_face_file_name, new_output_name, new_server_name, sanitize_label, timelapse_iteration, DataDir, MAX_LABEL_BYTES};
 pub use jobs::{Job, JobProgress, JobState, LOG_TAIL_LINES};
 pub use media::{Media, MediaState};
 pub use models::{Model, ModelState, NewModel, MAX_MODEL_NAME_CHARS};

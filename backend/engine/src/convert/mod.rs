@@ -310,13 +310,48 @@ pub fn blend_faces(frame: &image::RgbImage, faces: Vec<SwappedFace>, options: &C
 /// One frame of `options.input` (by index) before and after conversion with `options`: the
 /// live preview of the convert page. Faces come as in [`run`].
 pub fn preview(swapper: &Swapper, options: &ConvertOptions, analyzer: Option<&crate::analyze::FaceAnalyzer>, index: u64) -> Result<(image::RgbImage, image::RgbImage), ConvertError> {
-    let faces_of = Faces::choose(options, analyzer)?;
-    let mut reader = FrameReader::open(&options.input)?;
-    let frame = reader.next_frame(&mut |i| i == index)?.ok_or(ConvertError::NoFrame(index))?;
-    let landmarks = faces_of.of(std::slice::from_ref(&frame), |_| true)?.pop().unwrap_or_default();
-    let swapped = swapper.swap(&frame.image, &landmarks, options.direction);
-    let (after, _) = blend_faces(&frame.image, swapped, options)?;
-    Ok((frame.image, after))
+    let source = PreviewFrame::read(options, analyzer, index)?;
+    let swapped = source.swap(swapper, options.direction);
+    let after = source.render(swapped, options)?;
+    Ok((source.image, after))
+}
+
+/// A frame of the source and its faces, for previews. The three steps of a preview cost very
+/// different amounts (decoding up to the frame and finding faces: most; the model: some;
+/// blending: little), so a live preview keeps each step's result and redoes only what a
+/// settings change touches.
+#[derive(Debug, Clone)]
+pub struct PreviewFrame {
+    pub index: u64,
+    pub image: image::RgbImage,
+    /// The faces to swap in frame pixels (none: the frame is written unchanged).
+    pub faces: Vec<crate::geometry::Landmarks68>,
+}
+
+impl PreviewFrame {
+    /// Frame `index` of `options.input` with its faces (from the store of `options`, else found
+    /// by `analyzer`).
+    pub fn read(options: &ConvertOptions, analyzer: Option<&crate::analyze::FaceAnalyzer>, index: u64) -> Result<PreviewFrame, ConvertError> {
+        let faces_of = Faces::choose(options, analyzer)?;
+        let mut reader = FrameReader::open(&options.input)?;
+        let frame = reader.next_frame(&mut |i| i == index)?.ok_or(ConvertError::NoFrame(index))?;
+        let faces = faces_of.of(std::slice::from_ref(&frame), |_| true)?.pop().unwrap_or_default();
+        Ok(PreviewFrame { index, image: frame.image, faces })
+    }
+
+    /// The model's faces for this frame.
+    pub fn swap(&self, swapper: &Swapper, direction: Direction) -> Vec<SwappedFace> {
+        swapper.swap(&self.image, &self.faces, direction)
+    }
+
+    /// The frame with `swapped` blended in by the mask, colour and sharpening of `options`
+    /// (the frame as it is when the frame is outside the options' ranges).
+    pub fn render(&self, swapped: Vec<SwappedFace>, options: &ConvertOptions) -> Result<image::RgbImage, ConvertError> {
+        if !options.swaps(self.index) {
+            return Ok(self.image.clone());
+        }
+        Ok(blend_faces(&self.image, swapped, options)?.0)
+    }
 }
 
 /// Mean absolute change from one frame to the next inside this frame's swapped faces, for

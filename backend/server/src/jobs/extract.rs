@@ -117,7 +117,7 @@ struct Reference {
 }
 
 /// The stored file of a ready media record of one of `kinds`.
-fn media_path(ctx: &JobCtx, m: &Media, kinds: &[&str]) -> Result<PathBuf, JobError> {
+pub(super) fn media_path(ctx: &JobCtx, m: &Media, kinds: &[&str]) -> Result<PathBuf, JobError> {
     let kind = m
         .facts
         .as_deref()

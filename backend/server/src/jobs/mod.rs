@@ -8,6 +8,7 @@
 //! job at a time; the quick and heavy lanes have one worker each, the training lane one per
 //! compute device (so a second training job waits in the queue while one runs).
 
+pub mod convert;
 mod extract;
 mod probe;
 pub mod train;
@@ -32,6 +33,8 @@ pub enum JobKind {
     Extract,
     /// Train a swap model from two face sets.
     Train,
+    /// Swap the faces of a video with a trained model.
+    Convert,
 }
 
 /// Workers of one lane take only its kinds, one job at a time.
@@ -59,13 +62,14 @@ impl Lane {
 }
 
 impl JobKind {
-    pub const ALL: [JobKind; 3] = [JobKind::Probe, JobKind::Extract, JobKind::Train];
+    pub const ALL: [JobKind; 4] = [JobKind::Probe, JobKind::Extract, JobKind::Train, JobKind::Convert];
 
     pub fn as_str(self) -> &'static str {
         match self {
             JobKind::Probe => "probe",
             JobKind::Extract => app::api::EXTRACT_JOB,
             JobKind::Train => app::api::TRAIN_JOB,
+            JobKind::Convert => app::api::CONVERT_JOB,
         }
     }
 
@@ -74,6 +78,7 @@ impl JobKind {
             JobKind::Probe => Lane::Quick,
             JobKind::Extract => Lane::Heavy,
             JobKind::Train => Lane::Train,
+            JobKind::Convert => Lane::Heavy,
         }
     }
 
@@ -214,6 +219,13 @@ pub struct JobRunner {
     wake: Notify,
 }
 
+impl JobRunner {
+    /// The weights and device the jobs run with (the convert page's preview uses the same).
+    pub fn engine(&self) -> &Arc<EngineConfig> {
+        &self.engine
+    }
+}
+
 /// How often progress is written and sent while a job runs.
 const PROGRESS_EVERY: Duration = Duration::from_millis(250);
 
@@ -273,6 +285,7 @@ impl JobRunner {
             Some(JobKind::Probe) => probe::run(&ctx).await,
             Some(JobKind::Extract) => extract::run(&ctx).await,
             Some(JobKind::Train) => train::run(&ctx).await,
+            Some(JobKind::Convert) => convert::run(&ctx).await,
             None => Err(JobError::Failed(format!("unknown job kind '{}'", job.kind))),
         };
         ticker.abort();
@@ -341,6 +354,7 @@ pub fn title(job: &Job) -> String {
         Some(JobKind::Probe) => format!("check {}", label.unwrap_or("a file")),
         Some(JobKind::Extract) => format!("extract faces from {}", label.unwrap_or("a file")),
         Some(JobKind::Train) => format!("train {}", label.unwrap_or("a model")),
+        Some(JobKind::Convert) => format!("convert {}", label.unwrap_or("a video")),
         None => job.kind.clone(),
     }
 }
@@ -400,6 +414,8 @@ mod tests {
         assert_eq!(JobKind::Probe.lane(), Lane::Quick);
         assert_eq!(JobKind::Extract.lane(), Lane::Heavy);
         assert_eq!(JobKind::Train.lane(), Lane::Train, "training has a lane of its own");
+        assert_eq!(JobKind::Convert.as_str(), "convert", "the app starts convert jobs by this name");
+        assert_eq!(JobKind::Convert.lane(), Lane::Heavy);
         assert_eq!(Lane::Train.workers(&EngineConfig::from_env()), 1, "one training run per device: a second one queues");
     }
 }

@@ -2,6 +2,7 @@
 //! model previews and timelapse frames, live events.
 //! Pages and server functions are served by Leptos.
 
+pub mod convert;
 pub mod events;
 pub mod faces;
 pub mod files;

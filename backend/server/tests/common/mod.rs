@@ -172,3 +172,37 @@ impl TestServer {
 pub fn enc(s: &str) -> String {
     percent_encoding::utf8_percent_encode(s, percent_encoding::NON_ALPHANUMERIC).to_string()
 }
+
+pub fn form<'a>(pairs: &'a [(&'a str, String)]) -> Vec<(&'a str, &'a str)> {
+    pairs.iter().map(|(k, v)| (*k, v.as_str())).collect()
+}
+
+/// Uploads `video` of the shared test data and extracts a face set from it by a web job
+/// (frames 0-40, every 8th, 128 px faces): (media id, face set id).
+pub async fn extracted(s: &TestServer, cookie: &str, pid: i64, video: &str) -> (i64, i64) {
+    let bytes = std::fs::read(shared_data(&format!("video/{video}"))).unwrap();
+    let r = s.upload(cookie, pid, video, bytes).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    let up: doppel::routes::upload::Uploaded = r.json();
+    assert_eq!(s.wait_job(up.job_id).await.state, doppel_store::JobState::Done);
+    let args = [("project", pid.to_string()), ("media", up.media_id.to_string()), ("every_n", "8".into()), ("frame_from", "0".into()), ("frame_to", "40".into()), ("size", "128".into())];
+    let r = s.call(Some(cookie), "start_extraction", &form(&args)).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    let started: app::api::ExtractStarted = r.json();
+    let job = wait(s, started.job_id, 120).await;
+    assert_eq!(job.state, doppel_store::JobState::Done, "{:?} {}", job.error, job.log_tail);
+    (up.media_id, started.face_set_id)
+}
+
+/// Waits until the job is finished, at most `secs`.
+pub async fn wait(s: &TestServer, job: i64, secs: u64) -> doppel_store::Job {
+    let until = std::time::Instant::now() + std::time::Duration::from_secs(secs);
+    loop {
+        let j = s.state.ctx.store.job(job).await.unwrap();
+        if j.state.is_finished() {
+            return j;
+        }
+        assert!(std::time::Instant::now() < until, "job {job} did not finish within {secs} s: {j:?}");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+}
