@@ -52,6 +52,7 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("/projects/:id") view=routes::project::ProjectPage ssr=SsrMode::Async/>
                     <Route path=path!("/projects/:id/facesets/:set") view=routes::face_set::FaceSetPage ssr=SsrMode::Async/>
                     <Route path=path!("/projects/:id/train") view=routes::train::TrainPage ssr=SsrMode::Async/>
+                    <Route path=path!("/projects/:id/convert") view=routes::convert::ConvertPage ssr=SsrMode::Async/>
                     <Route path=path!("/account") view=routes::account::AccountPage ssr=SsrMode::Async/>
                     <Route path=path!("/admin") view=routes::admin::AdminPage ssr=SsrMode::Async/>
                 </Routes>

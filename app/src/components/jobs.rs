@@ -48,6 +48,7 @@ fn JobRow(
         "probe" => "steps",
         crate::api::EXTRACT_JOB => "frames",
         crate::api::TRAIN_JOB => "iterations",
+        crate::api::CONVERT_JOB => "frames",
         _ => "items",
     };
     let rate = job.rate.map(|r| format!("{r:.1} {unit}/s"));

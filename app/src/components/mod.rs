@@ -1,4 +1,6 @@
 //! Widgets shared by pages.
+pub mod conversions;
+pub mod convert_setup;
 pub mod events;
 pub mod extract_form;
 pub mod face_sets;

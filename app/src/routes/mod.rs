@@ -3,6 +3,7 @@ pub mod account;
 pub mod admin;
 pub mod face_set;
 pub mod login;
+pub mod convert;
 pub mod not_found;
 pub mod project;
 pub mod projects;

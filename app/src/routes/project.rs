@@ -1,5 +1,5 @@
 use crate::api::{
-    get_project, list_face_sets, train_page_url, list_jobs, list_media, list_members, FaceSetDto, JobDto, JobStateDto, MediaDto, MemberDto, ProjectDto, RenameProject,
+    convert_page_url, get_project, list_face_sets, train_page_url, list_jobs, list_media, list_members, FaceSetDto, JobDto, JobStateDto, MediaDto, MemberDto, ProjectDto, RenameProject,
     SetMember, TrashProject, EXTRACT_JOB,
 };
 use crate::api::AppError;
@@ -128,7 +128,10 @@ fn ProjectBody(project: ProjectDto, data: PageData) -> impl IntoView {
         <section class="card">
             <div class="row spread">
                 <h2>"Face sets"</h2>
-                <A href=train_page_url(pid, None) attr:data-testid="train-link">"Train a model →"</A>
+                <span class="row">
+                    <A href=train_page_url(pid, None) attr:data-testid="train-link">"Train a model →"</A>
+                    <A href=convert_page_url(pid) attr:data-testid="convert-link">"Convert a video →"</A>
+                </span>
             </div>
             <Transition fallback=|| view! { <p>"Loading…"</p> }>
                 {move || Suspend::new(async move {
