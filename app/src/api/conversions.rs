@@ -88,11 +88,12 @@ pub async fn start_conversion(
     #[server(default)] codec: String,
     #[server(default)] crf: String,
     #[server(default)] frames: String,
+    #[server(default)] scale: String,
 ) -> Result<ConvertStarted, AppError> {
     use super::ssr::*;
     use super::{conversion_label, ConvertForm, ConvertParams, CONVERT_JOB};
     let (me, p, ctx) = project_access(project, doppel_store::Role::Editor).await?;
-    let form = ConvertForm { media, model, faces, direction, mask, erode, blur, threshold, color, sharpen, sharpen_amount, smooth, codec, crf, frames };
+    let form = ConvertForm { media, model, faces, direction, mask, erode, blur, threshold, color, sharpen, sharpen_amount, smooth, codec, crf, frames, scale };
     let choice = form.parse().map_err(invalid)?;
     let checked = checks::conversion(&ctx, p.id, &choice).await?;
     let params = ConvertParams { conversion_id: 0, media_id: choice.media, model_id: choice.model, label: checked.source.clone(), faces: choice.faces, settings: choice.settings };

@@ -43,6 +43,7 @@ pub struct ConvertForm {
     pub codec: String,
     pub crf: String,
     pub frames: String,
+    pub scale: String,
 }
 
 /// Mask settings in the engine's shape.
@@ -68,6 +69,13 @@ pub struct ConvertSettings {
     pub crf: u8,
     /// Inclusive frame ranges to swap (empty: all); other frames are kept as they are.
     pub frames: Vec<(u64, u64)>,
+    /// Output size, percent of the source's.
+    #[serde(default = "full_size")]
+    pub scale: u32,
+}
+
+fn full_size() -> u32 {
+    100
 }
 
 /// A convert job's parameters.
@@ -120,6 +128,10 @@ impl ConvertForm {
                 t => t.parse::<u8>().ok().filter(|c| *c <= 51).ok_or_else(|| format!("the CRF must be a whole number from 0 to 51, not '{t}'"))?,
             },
             frames: parse_ranges(&self.frames)?,
+            scale: match self.scale.trim() {
+                "" => 100,
+                t => t.parse::<u32>().ok().filter(|p| (1..=400).contains(p)).ok_or_else(|| format!("the output size must be a whole percent from 1 to 400, not '{t}'"))?,
+            },
         };
         Ok(ConvertChoice { media, model, faces, settings })
     }
@@ -234,7 +246,7 @@ mod tests {
         assert_eq!((c.media, c.model, c.faces), (3, 4, None));
         let s = c.settings;
         assert_eq!((s.direction.as_str(), s.mask.kind.as_str(), s.color.as_str(), s.sharpen.as_str(), s.codec.as_str()), ("a-to-b", "extended", "avg-color", "none", "h264"));
-        assert_eq!((s.mask.erode, s.mask.blur, s.smooth, s.crf, s.frames), (0.0, DEFAULT_BLUR, DEFAULT_SMOOTH, 18, vec![]));
+        assert_eq!((s.mask.erode, s.mask.blur, s.smooth, s.crf, s.frames, s.scale), (0.0, DEFAULT_BLUR, DEFAULT_SMOOTH, 18, vec![], 100));
     }
 
     #[test]
@@ -245,6 +257,7 @@ mod tests {
         assert!(err(ConvertForm { erode: "80".into(), ..form() }).contains("erode must be a number from -50 to 50"));
         assert!(err(ConvertForm { blur: "NaN".into(), ..form() }).contains("blur must be a number"));
         assert!(err(ConvertForm { crf: "52".into(), ..form() }).contains("from 0 to 51"));
+        assert!(err(ConvertForm { scale: "0".into(), ..form() }).contains("a whole percent from 1 to 400"));
         assert!(err(ConvertForm { frames: "10-5".into(), ..form() }).contains("ends before it starts"));
         assert!(err(ConvertForm { frames: "x".into(), ..form() }).contains("not a frame range"));
         assert!(err(ConvertForm { faces: "../1".into(), ..form() }).contains("not a face set"));

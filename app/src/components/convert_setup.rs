@@ -105,6 +105,9 @@ pub fn ConvertSetup(project: i64, videos: Vec<MediaDto>, models: Vec<ModelDto>, 
                 <label>"Codec"
                     <select name="codec" on:change=set(|f| &mut f.codec)>{choices(&CODECS, |f| &f.codec)}</select>
                 </label>
+                <label>"Output size (%)"
+                    <input type="number" name="scale" min="1" max="400" value="100" on:change=set(|f| &mut f.scale)/>
+                </label>
                 <label>"Quality (CRF)"
                     <input type="number" name="crf" min="0" max="51" value=DEFAULT_CRF on:change=set(|f| &mut f.crf)/>
                     <span class="hint">"Lower is better and bigger."</span>

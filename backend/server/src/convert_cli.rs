@@ -67,6 +67,9 @@ pub struct ConvertArgs {
     /// Hz of a one-euro filter (lower is steadier; 1 to 3 suits talking heads; 0: off).
     #[arg(long, default_value_t = 0.0)]
     pub smooth: f64,
+    /// Output size, percent of the source's.
+    #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u32).range(1..=400))]
+    pub output_scale: u32,
     #[arg(long, value_enum, default_value_t = DeviceArg::Cpu)]
     pub device: DeviceArg,
     /// No progress bar.
@@ -190,6 +193,7 @@ fn options(args: &ConvertArgs) -> ConvertOptions {
         preset: args.preset.clone(),
     };
     o.ranges = args.frames.clone();
+    o.scale = args.output_scale;
     o.writer = match args.writer {
         WriterArg::Ffmpeg => convert::OutputKind::Video,
         WriterArg::Png => convert::OutputKind::Png,

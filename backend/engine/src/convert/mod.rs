@@ -66,6 +66,8 @@ pub struct ConvertOptions {
     pub smooth: Option<SmoothSettings>,
     pub sharpen: SharpenSettings,
     pub writer: OutputKind,
+    /// Output size in percent of the source's (100: as it is).
+    pub scale: u32,
 }
 
 /// What the frames become.
@@ -83,7 +85,7 @@ pub enum OutputKind {
 
 impl ConvertOptions {
     pub fn new(input: PathBuf, output: PathBuf, alignments: Option<PathBuf>) -> ConvertOptions {
-        ConvertOptions { input, output, alignments, direction: Direction::AToB, mask: MaskSettings::default(), color: ColorMode::default(), encode: EncodeSettings::default(), ranges: Vec::new(), smooth: None, sharpen: SharpenSettings::default(), writer: OutputKind::Video }
+        ConvertOptions { input, output, alignments, direction: Direction::AToB, mask: MaskSettings::default(), color: ColorMode::default(), encode: EncodeSettings::default(), ranges: Vec::new(), smooth: None, sharpen: SharpenSettings::default(), writer: OutputKind::Video, scale: 100 }
     }
 
     fn swaps(&self, index: u64) -> bool {
@@ -130,11 +132,7 @@ impl ConvertReport {
     pub fn summary(&self) -> String {
         let p = &self.progress;
         let fps = if p.seconds > 0.0 { p.frames_done as f64 / p.seconds } else { 0.0 };
-        let audio = match &self.audio {
-            AudioOutcome::None => "no audio in the source".to_string(),
-            AudioOutcome::Copied(codec) => format!("audio copied ({codec})"),
-            AudioOutcome::Dropped(why) => format!("audio left out: {why}"),
-        };
+        let audio = self.audio.describe();
         let flicker = self.flicker.map(|(o, s)| format!("; flicker {o:.2} (source {s:.2})")).unwrap_or_default();
         format!("{} frames ({} unchanged), {} faces swapped, {fps:.1} frames/s; {audio}{flicker}", p.frames_done, self.frames_unchanged, p.faces_swapped)
     }
@@ -183,7 +181,7 @@ pub fn run(swapper: &Swapper, options: &ConvertOptions, analyzer: Option<&crate:
         return Err(MaskError::NoLearnedMask.into());
     }
     let reader = FrameReader::open(&options.input)?;
-    let size = reader.displayed_size();
+    let size = scaled(reader.displayed_size(), options.scale);
     let provenance = Provenance::doppel();
     let writer: Box<dyn FrameSink> = match options.writer {
         OutputKind::Video => Box::new(VideoWriter::create(&options.output, size, reader.frame_rate().unwrap_or(25.0), &options.encode, Some(&options.input), Some(&provenance))?),
@@ -210,7 +208,11 @@ pub fn run(swapper: &Swapper, options: &ConvertOptions, analyzer: Option<&crate:
         let writing = scope.spawn(move || -> Result<(PathBuf, AudioOutcome), WriteError> {
             let mut writer = writer;
             for (image, time) in out_rx {
-                writer.write(&image, time)?;
+                if image.dimensions() == size {
+                    writer.write(&image, time)?;
+                } else {
+                    writer.write(&image::imageops::resize(&image, size.0, size.1, image::imageops::FilterType::CatmullRom), time)?;
+                }
             }
             if abort.load(std::sync::atomic::Ordering::SeqCst) {
                 // Dropped unfinished: the temporary file goes with it.
@@ -291,6 +293,15 @@ pub fn run(swapper: &Swapper, options: &ConvertOptions, analyzer: Option<&crate:
     let (output, audio) = written?;
     progress.seconds = started.elapsed().as_secs_f64();
     Ok(ConvertReport { output, progress, frames_unchanged: unchanged, audio, flicker: flicker.result() })
+}
+
+/// A frame size at `percent` of `size` (at least 2 x 2, even sides for video encoders).
+pub fn scaled(size: (u32, u32), percent: u32) -> (u32, u32) {
+    if percent == 100 {
+        return size;
+    }
+    let side = |v: u32| ((u64::from(v) * u64::from(percent) / 100) as u32 & !1).max(2);
+    (side(size.0), side(size.1))
 }
 
 /// `frame` with the swapped `faces` masked, colour-matched, sharpened and pasted in; also

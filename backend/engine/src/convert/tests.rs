@@ -58,10 +58,12 @@ fn a_converted_video_keeps_every_frame_and_the_audio_and_swaps_the_faces_it_know
 
     // Without a store, the face networks find the faces (here in frames 0 to 5 only).
     let analyzer = crate::analyze::FaceAnalyzer::load(&crate::nets::test_models(), &device).unwrap_or_else(|e| panic!("{e}"));
-    let live = ConvertOptions { alignments: None, output: model.join("live.mp4"), ranges: vec![(0, 5)], mask: MaskSettings::default(), ..options.clone() };
+    // Written at half size.
+    let live = ConvertOptions { alignments: None, output: model.join("live.mp4"), ranges: vec![(0, 5)], mask: MaskSettings::default(), scale: 50, ..options.clone() };
     let report = run(&swapper, &live, Some(&analyzer), &mut Quiet).unwrap();
     assert_eq!(report.progress.faces_swapped, 6, "one face in each of frames 0 to 5");
-    assert_eq!(probe(&model.join("live.mp4")).unwrap().frame_count, src.frame_count);
+    let half = probe(&model.join("live.mp4")).unwrap();
+    assert_eq!((half.frame_count, half.width, half.height), (src.frame_count, src.width / 2, src.height / 2));
     let none = ConvertOptions { alignments: None, ..options.clone() };
     assert!(matches!(run(&swapper, &none, None, &mut Quiet), Err(ConvertError::NoAlignments(_))));
 
@@ -70,4 +72,12 @@ fn a_converted_video_keeps_every_frame_and_the_audio_and_swaps_the_faces_it_know
     assert!(matches!(run(&swapper, &other, None, &mut Quiet), Err(ConvertError::NoAlignments(_))));
     assert!(!model.join("x.mp4").exists());
     std::fs::remove_dir_all(&model).unwrap();
+}
+
+#[test]
+fn output_sizes_scale_to_even_sides() {
+    assert_eq!(scaled((512, 512), 100), (512, 512));
+    assert_eq!(scaled((512, 512), 50), (256, 256));
+    assert_eq!(scaled((721, 481), 50), (360, 240));
+    assert_eq!(scaled((10, 10), 1), (2, 2));
 }

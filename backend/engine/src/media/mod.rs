@@ -13,6 +13,7 @@ mod source;
 mod sinks;
 mod thumbnail;
 pub mod tools;
+mod audio;
 mod writer;
 
 pub use error::{Damage, MediaError};
@@ -20,7 +21,8 @@ pub use frames::{Frame, FrameReader};
 pub use probe::{probe, MediaFacts, MediaKind};
 pub use sinks::{FrameSink, GifWriter, PngSequence};
 pub use thumbnail::thumbnail;
-pub use writer::{AudioOutcome, EncodeSettings, Provenance, VideoCodec, VideoWriter, WriteError, PRESETS};
+pub use audio::AudioOutcome;
+pub use writer::{EncodeSettings, Provenance, VideoCodec, VideoWriter, WriteError, PRESETS};
 
 /// Initialises FFmpeg once per process and routes its log into `tracing` (errors only),
 /// so it never writes to the terminal. [`probe`] and [`thumbnail`] call it themselves.

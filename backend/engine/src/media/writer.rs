@@ -10,12 +10,14 @@
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
 
-use ffmpeg_next::format::context::{Input, Output};
+use ffmpeg_next::format::context::Output;
 use ffmpeg_next::format::Pixel;
 use ffmpeg_next::software::scaling;
-use ffmpeg_next::{codec, encoder, ffi, format, frame, media, Dictionary, Packet, Rational};
+use ffmpeg_next::{codec, encoder, format, frame, Dictionary, Packet, Rational};
 use image::RgbImage;
 
+pub use super::audio::AudioOutcome;
+use super::audio::AudioTrack;
 use super::error::ffmpeg_reason;
 
 /// Time base of the written video: 90 kHz, the MPEG clock.
@@ -110,34 +112,12 @@ pub enum WriteError {
     FrameSize { index: u64, got: (u32, u32), expected: (u32, u32) },
 }
 
-/// What happened to the source's audio.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum AudioOutcome {
-    /// The source has no audio.
-    None,
-    /// Copied unchanged (codec named).
-    Copied(String),
-    /// Left out, and why.
-    Dropped(String),
-}
-
 /// The RGB -> YUV converter.
 struct Scaler(scaling::Context);
 
 // SAFETY: the scaler is owned by one writer alone and only used through `&mut self`; swscale
 // contexts are not tied to the thread that made them. This lets a writer move to a worker.
 unsafe impl Send for Scaler {}
-
-/// The main audio stream of the source, copied into the output as the video advances.
-struct AudioCopy {
-    input: Input,
-    stream: usize,
-    in_base: Rational,
-    out_index: usize,
-    out_base: Rational,
-    finished: bool,
-    pending: Option<Packet>,
-}
 
 pub struct VideoWriter {
     output: Option<Output>,
@@ -146,7 +126,7 @@ pub struct VideoWriter {
     out_base: Rational,
     scaler: Scaler,
     size: (u32, u32),
-    audio: Option<AudioCopy>,
+    audio: Option<AudioTrack>,
     pub audio_outcome: AudioOutcome,
     temp: PathBuf,
     path: PathBuf,
@@ -209,7 +189,7 @@ impl VideoWriter {
             stream.index()
         };
         let (audio, audio_outcome) = match audio_from {
-            Some(source) => open_audio(source, &mut output),
+            Some(source) => AudioTrack::open(source, &mut output),
             None => (None, AudioOutcome::None),
         };
         if let Some(provenance) = provenance {
@@ -226,7 +206,7 @@ impl VideoWriter {
         output.write_header_with(header).map_err(ff)?;
         let out_base = output.stream(video_index).map(|s| s.time_base()).unwrap_or(TIME_BASE);
         let audio = audio.map(|mut a| {
-            a.out_base = output.stream(a.out_index).map(|s| s.time_base()).unwrap_or(a.in_base);
+            a.started(&output);
             a
         });
         let scaler = Scaler(scaling::Context::get(Pixel::RGB24, w, h, Pixel::YUV420P, w, h, scaling::Flags::BICUBIC).map_err(ff)?);
@@ -311,33 +291,11 @@ impl VideoWriter {
         Ok(())
     }
 
-    /// Copies audio packets that start before `time` seconds.
+    /// Writes the audio that starts before `time` seconds.
     fn copy_audio_until(&mut self, time: f64) -> Result<(), WriteError> {
         let Some(audio) = self.audio.as_mut() else { return Ok(()) };
         let output = self.output.as_mut().expect("the output is open until finish");
-        while !audio.finished {
-            let packet = match audio.pending.take() {
-                Some(p) => p,
-                None => match next_audio_packet(&mut audio.input, audio.stream) {
-                    Some(p) => p,
-                    None => {
-                        audio.finished = true;
-                        break;
-                    }
-                },
-            };
-            let start = packet.pts().or(packet.dts()).map(|t| t as f64 * f64::from(audio.in_base)).unwrap_or(0.0);
-            if start > time {
-                audio.pending = Some(packet);
-                break;
-            }
-            let mut packet = packet;
-            packet.rescale_ts(audio.in_base, audio.out_base);
-            packet.set_position(-1);
-            packet.set_stream(audio.out_index);
-            packet.write_interleaved(output).map_err(|e| WriteError::Output { path: self.path.clone(), reason: ffmpeg_reason(&e) })?;
-        }
-        Ok(())
+        audio.write_until(time, output).map_err(|e| WriteError::Output { path: self.path.clone(), reason: ffmpeg_reason(&e) })
     }
 }
 
@@ -348,38 +306,6 @@ impl Drop for VideoWriter {
             let _ = std::fs::remove_file(&self.temp);
         }
     }
-}
-
-fn next_audio_packet(input: &mut Input, stream: usize) -> Option<Packet> {
-    loop {
-        let mut packet = Packet::empty();
-        match packet.read(input) {
-            Ok(()) if packet.stream() == stream => return Some(packet),
-            Ok(()) => continue,
-            Err(ffmpeg_next::Error::Eof) => return None,
-            Err(_) => return None,
-        }
-    }
-}
-
-/// The source's main audio stream as a copy into `output`, when the container takes it.
-fn open_audio(source: &Path, output: &mut Output) -> (Option<AudioCopy>, AudioOutcome) {
-    let Ok(input) = super::source::open(source) else { return (None, AudioOutcome::Dropped("the source could not be opened for its audio".into())) };
-    let Some(stream) = input.streams().best(media::Type::Audio) else { return (None, AudioOutcome::None) };
-    let (index, in_base, params, codec_id) = (stream.index(), stream.time_base(), stream.parameters(), stream.parameters().id());
-    let name = codec_id.name().to_string();
-    // SAFETY: both pointers come from live FFmpeg objects owned above.
-    let supported = unsafe { ffi::avformat_query_codec(output.format().as_ptr(), codec_id.into(), ffi::FF_COMPLIANCE_NORMAL) } == 1;
-    if !supported {
-        return (None, AudioOutcome::Dropped(format!("the output container cannot hold {name} audio; pick .mkv to keep it")));
-    }
-    let Ok(mut out) = output.add_stream(encoder::find(codec::Id::None)) else { return (None, AudioOutcome::Dropped("FFmpeg refused the audio stream".into())) };
-    out.set_parameters(params);
-    // SAFETY: the stream's parameters were just set; a zero tag lets the muxer choose its own.
-    unsafe { (*out.parameters().as_mut_ptr()).codec_tag = 0 };
-    let out_index = out.index();
-    let copy = AudioCopy { input, stream: index, in_base, out_index, out_base: in_base, finished: false, pending: None };
-    (Some(copy), AudioOutcome::Copied(name))
 }
 
 /// The XMP packet as a top-level `uuid` box (Adobe's XMP UUID) at the end of an MP4/MOV file,

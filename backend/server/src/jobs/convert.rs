@@ -99,6 +99,7 @@ pub fn engine_options(s: &ConvertSettings, input: PathBuf, output: PathBuf, alig
     o.encode = EncodeSettings { codec, crf: s.crf, ..EncodeSettings::default() };
     o.smooth = (s.smooth > 0.0).then(|| convert::SmoothSettings::with_cutoff(s.smooth));
     o.ranges = s.frames.clone();
+    o.scale = s.scale;
     Ok(o)
 }
 
@@ -163,12 +164,13 @@ mod tests {
             codec: "h265".into(),
             crf: "23".into(),
             frames: "5-9".into(),
+            scale: "50".into(),
             smooth: "0".into(),
             ..Default::default()
         });
         assert_eq!((o.mask.kind, o.mask.erode, o.mask.blur), (MaskChoice::Components, -3.0, 4.0));
         assert_eq!((o.color, o.sharpen.mode, o.sharpen.amount, o.direction), (ColorMode::ColorTransfer, SharpenMode::Unsharp, 0.5, Direction::BToA));
-        assert_eq!((o.encode.codec, o.encode.crf, o.ranges.clone(), o.smooth.is_none()), (VideoCodec::H265, 23, vec![(5, 9)], true));
+        assert_eq!((o.encode.codec, o.encode.crf, o.ranges.clone(), o.smooth.is_none(), o.scale), (VideoCodec::H265, 23, vec![(5, 9)], true, 50));
         let defaults = options(ConvertForm::default());
         assert_eq!((defaults.mask.kind, defaults.color, defaults.direction), (MaskChoice::Extended, ColorMode::AvgColor, Direction::AToB));
         assert!(defaults.smooth.is_some(), "the web app smooths landmarks unless told not to");

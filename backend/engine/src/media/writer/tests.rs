@@ -77,3 +77,57 @@ fn bad_outputs_are_refused_clearly_and_leave_nothing() {
     assert!(!out.exists());
     assert!(!std::fs::read_dir(out.parent().unwrap()).unwrap().flatten().any(|e| e.file_name().to_string_lossy().contains("half.mp4")));
 }
+
+/// A mono 16-bit PCM WAV file of a 440 Hz tone.
+fn tone_wav(path: &Path, seconds: f64, rate: u32) {
+    let samples: Vec<i16> = (0..(seconds * f64::from(rate)) as u32).map(|i| ((f64::from(i) * 440.0 * std::f64::consts::TAU / f64::from(rate)).sin() * 8000.0) as i16).collect();
+    let data = (samples.len() * 2) as u32;
+    let mut bytes = Vec::new();
+    bytes.extend_from_slice(b"RIFF");
+    bytes.extend_from_slice(&(36 + data).to_le_bytes());
+    bytes.extend_from_slice(b"WAVEfmt ");
+    for v in [16u32.to_le_bytes().to_vec(), 1u16.to_le_bytes().to_vec(), 1u16.to_le_bytes().to_vec(), rate.to_le_bytes().to_vec(), (rate * 2).to_le_bytes().to_vec(), 2u16.to_le_bytes().to_vec(), 16u16.to_le_bytes().to_vec()] {
+        bytes.extend_from_slice(&v);
+    }
+    bytes.extend_from_slice(b"data");
+    bytes.extend_from_slice(&data.to_le_bytes());
+    samples.iter().for_each(|s| bytes.extend_from_slice(&s.to_le_bytes()));
+    std::fs::write(path, bytes).unwrap();
+}
+
+#[test]
+fn audio_the_container_cannot_hold_is_re_encoded_to_aac() {
+    // A source with PCM audio (Matroska holds it; MP4 does not).
+    let wav = scratch("tone.wav");
+    tone_wav(&wav, 4.0, 22_050);
+    let source = scratch("pcm_source.mkv");
+    crate::media::tools::mux_audio(&video("tiny_5frames.mp4"), &wav, &source).unwrap();
+    assert_eq!(probe(&source).unwrap().audio_codec.as_deref(), Some("pcm_s16le"));
+    let out = scratch("pcm.mp4");
+    let (_, audio) = rewrite(&source, &out, &fast());
+    assert_eq!(audio, AudioOutcome::Encoded("pcm_s16le".into()));
+    assert!(audio.describe().contains("re-encoded to AAC"));
+    let facts = probe(&out).unwrap();
+    assert_eq!((facts.audio_codec.as_deref(), facts.frame_count), (Some("aac"), 5));
+    // All of the sound is there: the audio lasts as long as the source's (AAC adds a frame of
+    // priming at most).
+    let audio_seconds = |path: &Path| {
+        let input = ffmpeg_next::format::input(path).unwrap();
+        let stream = input.streams().best(ffmpeg_next::media::Type::Audio).unwrap();
+        let mut last = 0.0f64;
+        let base = f64::from(stream.time_base());
+        let index = stream.index();
+        let mut input = input;
+        for (s, p) in input.packets() {
+            if s.index() == index {
+                last = last.max((p.pts().unwrap_or(0) + p.duration()) as f64 * base);
+            }
+        }
+        last
+    };
+    let (got, want) = (audio_seconds(&out), audio_seconds(&source));
+    assert!(want > 0.15 && (got - want).abs() < 0.06, "{got} s of audio, the source has {want} s");
+    for p in [wav, source, out] {
+        std::fs::remove_file(p).unwrap();
+    }
+}
