@@ -10,7 +10,7 @@ pub const CONVERT_JOB: &str = "convert";
 
 /// The engine's choices, in the order the form offers them; the first is the default.
 pub const MASKS: [&str; 4] = ["extended", "components", "learned", "none"];
-pub const COLORS: [&str; 4] = ["avg-color", "color-transfer", "match-hist", "none"];
+pub const COLORS: [&str; 5] = ["avg-color", "color-transfer", "match-hist", "seamless-clone", "none"];
 pub const SHARPENS: [&str; 4] = ["none", "box", "gaussian", "unsharp"];
 pub const DIRECTIONS: [&str; 2] = ["a-to-b", "b-to-a"];
 pub const CODECS: [&str; 2] = ["h264", "h265"];

@@ -90,6 +90,7 @@ pub enum ColorArg {
     AvgColor,
     ColorTransfer,
     MatchHist,
+    SeamlessClone,
     None,
 }
 
@@ -185,6 +186,7 @@ fn options(args: &ConvertArgs) -> ConvertOptions {
         ColorArg::AvgColor => ColorMode::AvgColor,
         ColorArg::ColorTransfer => ColorMode::ColorTransfer,
         ColorArg::MatchHist => ColorMode::MatchHist,
+        ColorArg::SeamlessClone => ColorMode::SeamlessClone,
         ColorArg::None => ColorMode::None,
     };
     o.encode = EncodeSettings {

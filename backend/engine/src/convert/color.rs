@@ -16,6 +16,8 @@ pub enum ColorMode {
     ColorTransfer,
     /// Each channel's histogram matched to the frame's.
     MatchHist,
+    /// Poisson blending: the face's own gradients, the frame's values at the mask's edge.
+    SeamlessClone,
     /// By hand: contrast and brightness (-100..100) and per-channel shifts (-100..100).
     ManualBalance { contrast: f32, brightness: f32, red: f32, green: f32, blue: f32 },
 }
@@ -32,6 +34,7 @@ pub fn match_color(face: &mut RgbImage, original: &RgbImage, mask: &GrayImage, m
         ColorMode::AvgColor => avg_color(face, original, mask),
         ColorMode::ColorTransfer => color_transfer(face, original, mask),
         ColorMode::MatchHist => match_hist(face, original, mask),
+        ColorMode::SeamlessClone => super::seamless::seamless_clone(face, original, mask),
         ColorMode::ManualBalance { contrast, brightness, red, green, blue } => manual(face, contrast, brightness, [red, green, blue]),
     }
 }

@@ -10,6 +10,7 @@
 pub mod color;
 pub mod composite;
 pub mod mask;
+pub mod seamless;
 pub mod sharpen;
 pub mod smooth;
 pub mod swap;
