@@ -42,6 +42,17 @@ pub struct ConvertArgs {
     pub threshold: f32,
     #[arg(long, value_enum, default_value_t = ColorArg::AvgColor)]
     pub color: ColorArg,
+    /// manual-balance: contrast, brightness and per-channel shifts, each -100..100.
+    #[arg(long, default_value_t = 0.0, allow_hyphen_values = true, value_parser = balance)]
+    pub contrast: f32,
+    #[arg(long, default_value_t = 0.0, allow_hyphen_values = true, value_parser = balance)]
+    pub brightness: f32,
+    #[arg(long, default_value_t = 0.0, allow_hyphen_values = true, value_parser = balance)]
+    pub red: f32,
+    #[arg(long, default_value_t = 0.0, allow_hyphen_values = true, value_parser = balance)]
+    pub green: f32,
+    #[arg(long, default_value_t = 0.0, allow_hyphen_values = true, value_parser = balance)]
+    pub blue: f32,
     #[arg(long, value_enum, default_value_t = SharpenArg::None)]
     pub sharpen: SharpenArg,
     /// Sharpening amount (1.5 = 150 %).
@@ -77,6 +88,11 @@ pub struct ConvertArgs {
     pub quiet: bool,
 }
 
+/// A manual-balance value: a number from -100 to 100.
+fn balance(raw: &str) -> Result<f32, String> {
+    raw.parse::<f32>().ok().filter(|v| (-100.0..=100.0).contains(v)).ok_or_else(|| format!("'{raw}' is not a number from -100 to 100"))
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum MaskArg {
     Extended,
@@ -91,6 +107,8 @@ pub enum ColorArg {
     ColorTransfer,
     MatchHist,
     SeamlessClone,
+    /// By hand: --contrast, --brightness, --red, --green, --blue.
+    ManualBalance,
     None,
 }
 
@@ -187,6 +205,7 @@ fn options(args: &ConvertArgs) -> ConvertOptions {
         ColorArg::ColorTransfer => ColorMode::ColorTransfer,
         ColorArg::MatchHist => ColorMode::MatchHist,
         ColorArg::SeamlessClone => ColorMode::SeamlessClone,
+        ColorArg::ManualBalance => ColorMode::ManualBalance { contrast: args.contrast, brightness: args.brightness, red: args.red, green: args.green, blue: args.blue },
         ColorArg::None => ColorMode::None,
     };
     o.encode = EncodeSettings {

@@ -90,6 +90,8 @@ fn convert_and_media_explain_bad_input() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("is not a Doppel model folder"), "{err}");
     assert!(!dir.join("out.mp4").exists());
+    let balance = doppel().args(["convert", "-i", "x.mp4", "-o", "y.mp4", "-m", "z", "--color", "manual-balance", "--red", "300"]).output().unwrap();
+    assert!(!balance.status.success() && String::from_utf8_lossy(&balance.stderr).contains("'300' is not a number from -100 to 100"));
     let info = doppel().args(["media", "info"]).arg(shared("video/phone_rotated90.mov")).output().unwrap();
     assert!(info.status.success());
     let v: serde_json::Value = serde_json::from_slice(&info.stdout).unwrap();
