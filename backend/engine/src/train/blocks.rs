@@ -35,7 +35,7 @@ impl DownConfig {
 impl Down {
     /// `[b, c_in, h, w]` -> `[b, c_out, h / 2, w / 2]`.
     pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
-        leaky_relu(self.conv.forward(x), LEAKY_SLOPE)
+        leaky_relu(super::conv::forward(&self.conv, x), LEAKY_SLOPE)
     }
 }
 
@@ -61,7 +61,7 @@ impl UpscaleConfig {
 impl Upscale {
     /// `[b, c_in, h, w]` -> `[b, c_out, 2h, 2w]`.
     pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
-        depth_to_space(leaky_relu(self.conv.forward(x), LEAKY_SLOPE), 2)
+        depth_to_space(leaky_relu(super::conv::forward(&self.conv, x), LEAKY_SLOPE), 2)
     }
 }
 
@@ -90,7 +90,7 @@ impl ResidualConfig {
 
 impl Residual {
     pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
-        let y = self.second.forward(leaky_relu(self.first.forward(x.clone()), RESIDUAL_SLOPE));
+        let y = super::conv::forward(&self.second, leaky_relu(super::conv::forward(&self.first, x.clone()), RESIDUAL_SLOPE));
         leaky_relu(x + y, RESIDUAL_SLOPE)
     }
 }

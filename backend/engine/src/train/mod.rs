@@ -3,6 +3,7 @@
 
 pub mod augment;
 pub mod blocks;
+pub mod conv;
 pub mod data;
 pub mod loader;
 pub mod loss;

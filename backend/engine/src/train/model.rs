@@ -143,7 +143,7 @@ impl DecoderConfig {
 impl Decoder {
     /// Encoder output -> `[b, 3, side, side]` in `[0, 1]`, and the mask `[b, 1, side, side]`.
     pub fn forward(&self, x: Tensor<4>) -> Decoded {
-        let mask = self.mask.as_ref().map(|m| sigmoid(m.output.forward(m.upscales.iter().fold(x.clone(), |x, u| u.forward(x)))));
+        let mask = self.mask.as_ref().map(|m| sigmoid(super::conv::forward(&m.output, m.upscales.iter().fold(x.clone(), |x, u| u.forward(x)))));
         let mut y = x;
         for (i, up) in self.upscales.iter().enumerate() {
             y = up.forward(y);
@@ -151,7 +151,7 @@ impl Decoder {
                 y = r.forward(y);
             }
         }
-        Decoded { face: sigmoid(self.output.forward(y)), mask }
+        Decoded { face: sigmoid(super::conv::forward(&self.output, y)), mask }
     }
 }
 
