@@ -4,7 +4,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
-import { startServer, launchBrowser, waitHydrated, login, setupAdmin, callServerFn, SHARED } from './harness.mjs';
+import { startServer, launchBrowser, waitHydrated, login, setupAdmin, callServerFn, projectWithFaceSets, viewerPage } from './harness.mjs';
 
 let server;
 let browser;
@@ -32,32 +32,9 @@ test('an editor previews, converts, plays and downloads a video', async () => {
   const page = await ctx.newPage();
   await login(page, server.base, 'admin', 'admin password');
   await waitHydrated(page);
-  await page.fill('input[name=name]', 'Conversion');
-  await page.click('button:has-text("Create project")');
-  await page.locator('[data-testid=projects] a', { hasText: 'Conversion' }).click();
-  await page.waitForURL(/\/projects\/\d+$/);
-  projectUrl = page.url();
-  const projectId = projectUrl.split('/').pop();
-  await waitHydrated(page);
-
-  // Face sets of both people and a model trained to its first save, as the forms would.
-  await page.setInputFiles('[data-testid=upload-input]', [
-    join(SHARED, 'video', 'talk_woman_a.mp4'),
-    join(SHARED, 'video', 'talk_woman_b.mp4'),
-  ]);
-  const sets = {};
-  for (const [video, name] of [['talk_woman_a.mp4', 'Woman A'], ['talk_woman_b.mp4', 'Woman B']]) {
-    const card = page.locator('.media-card[data-state=ready]', { hasText: video });
-    await card.waitFor({ timeout: 60_000 });
-    const media = await card.getAttribute('data-media-id');
-    const fields = { project: projectId, media, name, every_n: '8', frame_from: '0', frame_to: '40', size: '128' };
-    assert.equal(await callServerFn(page, 'start_extraction', fields), 200);
-  }
-  for (const name of ['Woman A', 'Woman B']) {
-    const item = page.locator('[data-testid=face-sets] li[data-state=ready]', { hasText: name });
-    await item.waitFor({ timeout: 180_000 });
-    sets[name] = await item.getAttribute('data-face-set-id');
-  }
+  const made = await projectWithFaceSets(page, 'Conversion');
+  projectUrl = made.projectUrl;
+  const { projectId, sets } = made;
   const training = { project: projectId, face_set_a: sets['Woman A'], face_set_b: sets['Woman B'], kind: 'lightweight', batch: '2', iterations: '2', save_every: '2' };
   assert.equal(await callServerFn(page, 'start_training', training), 200);
   await page.locator('[data-testid=jobs] .job.done', { hasText: 'train Woman A to Woman B' }).waitFor({ timeout: 300_000 });
@@ -118,17 +95,8 @@ test('an editor previews, converts, plays and downloads a video', async () => {
 });
 
 test('a viewer sees and plays conversions but cannot start one', async () => {
-  const ctx = await browser.newContext();
-  const admin = await ctx.newPage();
-  await login(admin, server.base, 'admin', 'admin password');
   const projectId = projectUrl.split('/').pop();
-  assert.equal(await callServerFn(admin, 'create_user', { username: 'vera', password: 'vera password' }), 200);
-  assert.equal(await callServerFn(admin, 'set_member', { id: projectId, username: 'vera', role: 'viewer' }), 200);
-  await ctx.close();
-
-  const veraCtx = await browser.newContext();
-  const vera = await veraCtx.newPage();
-  await login(vera, server.base, 'vera', 'vera password');
+  const { ctx: veraCtx, page: vera } = await viewerPage(browser, server, projectUrl);
   await vera.goto(`${projectUrl}/convert`);
   await waitHydrated(vera);
   await vera.locator('[data-testid=conversions] li[data-state=done]').waitFor();

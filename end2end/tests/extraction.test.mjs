@@ -3,7 +3,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
-import { startServer, launchBrowser, waitHydrated, login, setupAdmin, callServerFn, SHARED } from './harness.mjs';
+import { startServer, launchBrowser, waitHydrated, login, setupAdmin, callServerFn, viewerPage, SHARED } from './harness.mjs';
 
 let server;
 let browser;
@@ -88,17 +88,8 @@ test('an editor extracts faces from a video and sees them appear on the face set
 });
 
 test('a viewer sees face sets and faces but cannot start an extraction', async () => {
-  const ctx = await browser.newContext();
-  const admin = await ctx.newPage();
-  await login(admin, server.base, 'admin', 'admin password');
   const projectId = projectUrl.split('/').pop();
-  assert.equal(await callServerFn(admin, 'create_user', { username: 'vera', password: 'vera password' }), 200);
-  assert.equal(await callServerFn(admin, 'set_member', { id: projectId, username: 'vera', role: 'viewer' }), 200);
-  await ctx.close();
-
-  const veraCtx = await browser.newContext();
-  const vera = await veraCtx.newPage();
-  await login(vera, server.base, 'vera', 'vera password');
+  const { ctx: veraCtx, page: vera } = await viewerPage(browser, server, projectUrl);
   await vera.goto(projectUrl);
   await waitHydrated(vera);
   await vera.locator('[data-testid=face-sets] li', { hasText: 'Woman A' }).waitFor();

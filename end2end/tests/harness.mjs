@@ -133,3 +133,51 @@ export async function login(page, base, username, password) {
   await page.fill('input[name=password]', password);
   await Promise.all([page.waitForURL(`${base}/`), page.click('button:has-text("Log in")')]);
 }
+
+/** Adds `username` to the project at `projectUrl` as a viewer (through the admin's page) and
+ *  returns a logged-in page of theirs in a context of its own. */
+export async function viewerPage(browser, server, projectUrl, username = 'vera') {
+  const adminCtx = await browser.newContext();
+  const admin = await adminCtx.newPage();
+  await login(admin, server.base, 'admin', 'admin password');
+  const projectId = projectUrl.split('/').pop();
+  if (await callServerFn(admin, 'create_user', { username, password: `${username} password` }) !== 200) throw new Error('create_user failed');
+  if (await callServerFn(admin, 'set_member', { id: projectId, username, role: 'viewer' }) !== 200) throw new Error('set_member failed');
+  await adminCtx.close();
+  const ctx = await browser.newContext();
+  const page = await ctx.newPage();
+  await login(page, server.base, username, `${username} password`);
+  return { ctx, page };
+}
+
+/** On a logged-in, hydrated home page: creates project `name`, uploads talk_woman_a.mp4 and
+ *  talk_woman_b.mp4 and extracts small face sets "Woman A" and "Woman B" from them (frames 0-40,
+ *  every 8th, 128 px) as the extraction form would. Returns the project's URL and id and the
+ *  face sets' ids. */
+export async function projectWithFaceSets(page, name) {
+  await page.fill('input[name=name]', name);
+  await page.click('button:has-text("Create project")');
+  await page.locator('[data-testid=projects] a', { hasText: name }).click();
+  await page.waitForURL(/\/projects\/\d+$/);
+  const projectUrl = page.url();
+  const projectId = projectUrl.split('/').pop();
+  await waitHydrated(page);
+  await page.setInputFiles('[data-testid=upload-input]', [
+    resolve(SHARED, 'video', 'talk_woman_a.mp4'),
+    resolve(SHARED, 'video', 'talk_woman_b.mp4'),
+  ]);
+  for (const [video, set] of [['talk_woman_a.mp4', 'Woman A'], ['talk_woman_b.mp4', 'Woman B']]) {
+    const card = page.locator('.media-card[data-state=ready]', { hasText: video });
+    await card.waitFor({ timeout: 60_000 });
+    const media = await card.getAttribute('data-media-id');
+    const fields = { project: projectId, media, name: set, every_n: '8', frame_from: '0', frame_to: '40', size: '128' };
+    if (await callServerFn(page, 'start_extraction', fields) !== 200) throw new Error('start_extraction failed');
+  }
+  const sets = {};
+  for (const set of ['Woman A', 'Woman B']) {
+    const item = page.locator('[data-testid=face-sets] li[data-state=ready]', { hasText: set });
+    await item.waitFor({ timeout: 180_000 });
+    sets[set] = await item.getAttribute('data-face-set-id');
+  }
+  return { projectUrl, projectId, sets };
+}

@@ -5,7 +5,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
-import { startServer, launchBrowser, waitHydrated, login, setupAdmin, callServerFn, SHARED } from './harness.mjs';
+import { startServer, launchBrowser, waitHydrated, login, setupAdmin, callServerFn, projectWithFaceSets, viewerPage } from './harness.mjs';
 
 let server;
 let browser;
@@ -33,30 +33,7 @@ test('an editor trains a model and sees its progress, graph, preview and timelap
   const page = await ctx.newPage();
   await login(page, server.base, 'admin', 'admin password');
   await waitHydrated(page);
-  await page.fill('input[name=name]', 'Training');
-  await page.click('button:has-text("Create project")');
-  await page.locator('[data-testid=projects] a', { hasText: 'Training' }).click();
-  await page.waitForURL(/\/projects\/\d+$/);
-  projectUrl = page.url();
-  const projectId = projectUrl.split('/').pop();
-  await waitHydrated(page);
-
-  // Two small face sets (every 8th of the first 40 frames), extracted as the form would.
-  await page.setInputFiles('[data-testid=upload-input]', [
-    join(SHARED, 'video', 'talk_woman_a.mp4'),
-    join(SHARED, 'video', 'talk_woman_b.mp4'),
-  ]);
-  for (const [video, name] of [['talk_woman_a.mp4', 'Woman A'], ['talk_woman_b.mp4', 'Woman B']]) {
-    const card = page.locator('.media-card[data-state=ready]', { hasText: video });
-    await card.waitFor({ timeout: 60_000 });
-    const media = await card.getAttribute('data-media-id');
-    const fields = { project: projectId, media, name, every_n: '8', frame_from: '0', frame_to: '40', size: '128' };
-    assert.equal(await callServerFn(page, 'start_extraction', fields), 200);
-  }
-  for (const name of ['Woman A', 'Woman B']) {
-    await page.locator('[data-testid=face-sets] li[data-state=ready]', { hasText: name }).waitFor({ timeout: 180_000 });
-  }
-
+  ({ projectUrl } = await projectWithFaceSets(page, 'Training'));
   await page.getByTestId('train-link').click();
   await page.waitForURL(/\/projects\/\d+\/train$/);
   await waitHydrated(page);
@@ -142,17 +119,8 @@ test('an editor trains a model and sees its progress, graph, preview and timelap
 });
 
 test('a viewer sees the models but cannot start, stop or resume training', async () => {
-  const ctx = await browser.newContext();
-  const admin = await ctx.newPage();
-  await login(admin, server.base, 'admin', 'admin password');
   const projectId = projectUrl.split('/').pop();
-  assert.equal(await callServerFn(admin, 'create_user', { username: 'vera', password: 'vera password' }), 200);
-  assert.equal(await callServerFn(admin, 'set_member', { id: projectId, username: 'vera', role: 'viewer' }), 200);
-  await ctx.close();
-
-  const veraCtx = await browser.newContext();
-  const vera = await veraCtx.newPage();
-  await login(vera, server.base, 'vera', 'vera password');
+  const { ctx: veraCtx, page: vera } = await viewerPage(browser, server, projectUrl);
   await vera.goto(`${projectUrl}/train`);
   await waitHydrated(vera);
   const item = vera.locator('[data-testid=models] li', { hasText: 'Woman A to Woman B' });

@@ -123,15 +123,9 @@ impl ConvertForm {
             sharpen_amount: decimal(&self.sharpen_amount, "the sharpening amount", DEFAULT_SHARPEN_AMOUNT, 0.0, 5.0)?,
             smooth: f64::from(decimal(&self.smooth, "smoothing", DEFAULT_SMOOTH as f32, 0.0, 30.0)?),
             codec: choice(&self.codec, &CODECS, "codec")?,
-            crf: match self.crf.trim() {
-                "" => DEFAULT_CRF,
-                t => t.parse::<u8>().ok().filter(|c| *c <= 51).ok_or_else(|| format!("the CRF must be a whole number from 0 to 51, not '{t}'"))?,
-            },
+            crf: super::whole_number(&self.crf, "the CRF", DEFAULT_CRF, 0, 51)?,
             frames: parse_ranges(&self.frames)?,
-            scale: match self.scale.trim() {
-                "" => 100,
-                t => t.parse::<u32>().ok().filter(|p| (1..=400).contains(p)).ok_or_else(|| format!("the output size must be a whole percent from 1 to 400, not '{t}'"))?,
-            },
+            scale: super::whole_number(&self.scale, "the output size (percent)", 100, 1, 400)?,
         };
         Ok(ConvertChoice { media, model, faces, settings })
     }
@@ -257,7 +251,7 @@ mod tests {
         assert!(err(ConvertForm { erode: "80".into(), ..form() }).contains("erode must be a number from -50 to 50"));
         assert!(err(ConvertForm { blur: "NaN".into(), ..form() }).contains("blur must be a number"));
         assert!(err(ConvertForm { crf: "52".into(), ..form() }).contains("from 0 to 51"));
-        assert!(err(ConvertForm { scale: "0".into(), ..form() }).contains("a whole percent from 1 to 400"));
+        assert!(err(ConvertForm { scale: "0".into(), ..form() }).contains("the output size (percent) must be a whole number from 1 to 400"));
         assert!(err(ConvertForm { frames: "10-5".into(), ..form() }).contains("ends before it starts"));
         assert!(err(ConvertForm { frames: "x".into(), ..form() }).contains("not a frame range"));
         assert!(err(ConvertForm { faces: "../1".into(), ..form() }).contains("not a face set"));

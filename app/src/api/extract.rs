@@ -64,7 +64,7 @@ pub struct ExtractForm {
 impl ExtractForm {
     /// Checks every field; `frame_count` is the source's, when it is a video.
     pub fn parse(&self, media_id: i64, label: &str, frame_count: Option<u64>) -> Result<ExtractParams, String> {
-        let every_n = number(&self.every_n, "every n-th frame", DEFAULT_EVERY_N, 1, MAX_EVERY_N)?;
+        let every_n = super::whole_number(&self.every_n, "every n-th frame", DEFAULT_EVERY_N, 1, MAX_EVERY_N)?;
         let from: Option<u64> = optional(&self.frame_from, "the first frame")?;
         let to: Option<u64> = optional(&self.frame_to, "the last frame")?;
         let frames = match (from, to) {
@@ -80,9 +80,9 @@ impl ExtractForm {
             }
         }
         let (lo, hi) = FACE_SIZE_RANGE;
-        let size = number(&self.size, "the face size", DEFAULT_FACE_SIZE, lo, hi)?;
-        let min_size = number(&self.min_size, "the smallest face", DEFAULT_MIN_SIZE, 0, MAX_MIN_SIZE)?;
-        let re_feed = number(&self.re_feed, "the landmark runs per face", DEFAULT_RE_FEED, 1, MAX_RE_FEED)?;
+        let size = super::whole_number(&self.size, "the face size", DEFAULT_FACE_SIZE, lo, hi)?;
+        let min_size = super::whole_number(&self.min_size, "the smallest face", DEFAULT_MIN_SIZE, 0, MAX_MIN_SIZE)?;
+        let re_feed = super::whole_number(&self.re_feed, "the landmark runs per face", DEFAULT_RE_FEED, 1, MAX_RE_FEED)?;
         let threshold = match self.threshold.trim() {
             "" => DEFAULT_THRESHOLD,
             t => t
@@ -122,19 +122,6 @@ pub fn default_face_set_name(label: &str) -> String {
     format!("{} faces", name.trim())
 }
 
-fn number<T>(raw: &str, what: &str, default: T, min: T, max: T) -> Result<T, String>
-where
-    T: std::str::FromStr + PartialOrd + Copy + std::fmt::Display,
-{
-    match raw.trim() {
-        "" => Ok(default),
-        t => t
-            .parse::<T>()
-            .ok()
-            .filter(|v| *v >= min && *v <= max)
-            .ok_or_else(|| format!("{what} must be a whole number from {min} to {max}, not '{t}'")),
-    }
-}
 
 fn optional(raw: &str, what: &str) -> Result<Option<u64>, String> {
     match raw.trim() {

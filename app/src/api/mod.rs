@@ -32,6 +32,17 @@ pub use models::*;
 pub use projects::*;
 pub use train::*;
 
+/// A form field that holds a whole number from `min` to `max`; empty means `default`.
+pub(crate) fn whole_number<T>(raw: &str, what: &str, default: T, min: T, max: T) -> Result<T, String>
+where
+    T: std::str::FromStr + PartialOrd + Copy + std::fmt::Display,
+{
+    match raw.trim() {
+        "" => Ok(default),
+        t => t.parse::<T>().ok().filter(|v| *v >= min && *v <= max).ok_or_else(|| format!("{what} must be a whole number from {min} to {max}, not '{t}'")),
+    }
+}
+
 /// Shown next to password fields (the store enforces it).
 pub const MIN_PASSWORD_CHARS_HINT: &str = "At least 8 characters.";
 

@@ -118,12 +118,12 @@ impl TrainForm {
             k => MODEL_KINDS.into_iter().find(|m| *m == k).ok_or_else(|| format!("'{k}' is not a model; pick one of {}", MODEL_KINDS.join(", ")))?,
         };
         let (lo, hi) = BATCH_RANGE;
-        let batch = number(&self.batch, "the batch size", DEFAULT_BATCH, lo, hi)?;
+        let batch = super::whole_number(&self.batch, "the batch size", DEFAULT_BATCH, lo, hi)?;
         let iterations = match self.iterations.trim() {
             "" => None,
-            _ => Some(number(&self.iterations, "the target iteration count", 0, 1, MAX_ITERATIONS)?),
+            _ => Some(super::whole_number(&self.iterations, "the target iteration count", 0, 1, MAX_ITERATIONS)?),
         };
-        let save_every = number(&self.save_every, "save every", DEFAULT_SAVE_EVERY, 1, MAX_SAVE_EVERY)?;
+        let save_every = super::whole_number(&self.save_every, "save every", DEFAULT_SAVE_EVERY, 1, MAX_SAVE_EVERY)?;
         let warp = match self.warp.trim() {
             "" => WarpChoice::default(),
             w => WarpChoice::parse(w).ok_or_else(|| format!("'{w}' is not a warp; pick random, to-landmarks or none"))?,
@@ -143,7 +143,7 @@ impl TrainForm {
 
 /// The target of a further run of a model at `iteration`: a whole number above it.
 pub fn parse_more_iterations(raw: &str, iteration: u64) -> Result<u64, String> {
-    let target = number(raw, "the target iteration count", 0, 1, MAX_ITERATIONS)?;
+    let target = super::whole_number(raw, "the target iteration count", 0, 1, MAX_ITERATIONS)?;
     if raw.trim().is_empty() || target <= iteration {
         return Err(format!("the model has {iteration} iterations: the target must be above that"));
     }
@@ -162,19 +162,6 @@ fn face_set(raw: &str, side: &str) -> Result<i64, String> {
     }
 }
 
-fn number<T>(raw: &str, what: &str, default: T, min: T, max: T) -> Result<T, String>
-where
-    T: std::str::FromStr + PartialOrd + Copy + std::fmt::Display,
-{
-    match raw.trim() {
-        "" => Ok(default),
-        t => t
-            .parse::<T>()
-            .ok()
-            .filter(|v| *v >= min && *v <= max)
-            .ok_or_else(|| format!("{what} must be a whole number from {min} to {max}, not '{t}'")),
-    }
-}
 
 /// One point of the loss graph: the losses of A and B at an iteration (counted from 1), or
 /// their means over the iterations up to it.

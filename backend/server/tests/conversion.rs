@@ -26,16 +26,7 @@ struct Fixture {
 
 /// A project with face sets of two people and a Lightweight model trained to its first save.
 async fn fixture() -> Fixture {
-    let s = server(1 << 30).await;
-    let admin = s.admin().await;
-    let editor = s.user(&admin, "ed").await;
-    let viewer = s.user(&admin, "vic").await;
-    let stranger = s.user(&admin, "stan").await;
-    let pid = s.project(&admin, "Swap").await;
-    for (name, role) in [("ed", "editor"), ("vic", "viewer")] {
-        let r = s.call(Some(&admin), "set_member", &[("id", &pid.to_string()), ("username", name), ("role", role)]).await;
-        assert!(r.status.is_success(), "{}", r.text());
-    }
+    let Team { s, admin, editor, viewer, stranger, pid } = team().await;
     let (video, faces) = extracted(&s, &admin, pid, "talk_woman_a.mp4").await;
     let (_, other_faces) = extracted(&s, &admin, pid, "talk_woman_b.mp4").await;
     let args = [("project", pid.to_string()), ("face_set_a", faces.to_string()), ("face_set_b", other_faces.to_string()), ("kind", "lightweight".into()), ("batch", "2".into()), ("iterations", "2".into()), ("save_every", "2".into())];

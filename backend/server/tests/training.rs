@@ -65,16 +65,7 @@ struct Fixture {
 }
 
 async fn fixture() -> Fixture {
-    let s = server(1 << 30).await;
-    let admin = s.admin().await;
-    let editor = s.user(&admin, "ed").await;
-    let viewer = s.user(&admin, "vic").await;
-    let stranger = s.user(&admin, "stan").await;
-    let pid = s.project(&admin, "Swap").await;
-    for (name, role) in [("ed", "editor"), ("vic", "viewer")] {
-        let r = s.call(Some(&admin), "set_member", &[("id", &pid.to_string()), ("username", name), ("role", role)]).await;
-        assert!(r.status.is_success(), "{}", r.text());
-    }
+    let Team { s, admin, editor, viewer, stranger, pid } = team().await;
     let (_, a) = extracted(&s, &admin, pid, "talk_woman_a.mp4").await;
     let (_, b) = extracted(&s, &admin, pid, "talk_woman_b.mp4").await;
     Fixture { s, admin, editor, viewer, stranger, pid, a, b }

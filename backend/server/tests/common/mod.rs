@@ -206,3 +206,27 @@ pub async fn wait(s: &TestServer, job: i64, secs: u64) -> doppel_store::Job {
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
 }
+
+/// A server with an admin, an editor and a viewer of one project, and a stranger to it.
+pub struct Team {
+    pub s: TestServer,
+    pub admin: String,
+    pub editor: String,
+    pub viewer: String,
+    pub stranger: String,
+    pub pid: i64,
+}
+
+pub async fn team() -> Team {
+    let s = server(1 << 30).await;
+    let admin = s.admin().await;
+    let editor = s.user(&admin, "ed").await;
+    let viewer = s.user(&admin, "vic").await;
+    let stranger = s.user(&admin, "stan").await;
+    let pid = s.project(&admin, "Swap").await;
+    for (name, role) in [("ed", "editor"), ("vic", "viewer")] {
+        let r = s.call(Some(&admin), "set_member", &[("id", &pid.to_string()), ("username", name), ("role", role)]).await;
+        assert!(r.status.is_success(), "{}", r.text());
+    }
+    Team { s, admin, editor, viewer, stranger, pid }
+}
