@@ -14,6 +14,7 @@ pub mod identity;
 pub mod mask;
 pub mod media;
 pub mod nets;
+pub mod sort;
 pub mod train;
 
 /// Tests allocate as the `doppel` binary does (see its `main.rs`): the system allocator maps

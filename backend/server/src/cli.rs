@@ -27,6 +27,8 @@ pub enum Command {
     /// Swap the faces of a video with a trained model; writes the video with the source's
     /// audio, marked as synthetic.
     Convert(crate::convert_cli::ConvertArgs),
+    /// Sort a faces folder (identity, histogram, blur, yaw, pitch, size, colour) and group it.
+    Sort(crate::sort_cli::SortArgs),
     /// Media tools: info, frames, video, mux-audio, rotate, slice.
     #[command(subcommand)]
     Media(crate::media_cli::MediaCommand),

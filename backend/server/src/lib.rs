@@ -17,4 +17,5 @@ pub mod detect;
 pub mod convert_cli;
 pub mod extract_cli;
 pub mod media_cli;
+pub mod sort_cli;
 pub mod train_cli;

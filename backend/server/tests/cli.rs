@@ -101,3 +101,64 @@ fn convert_and_media_explain_bad_input() {
     assert!(!bad.status.success() && String::from_utf8_lossy(&bad.stderr).contains("not a video or image"));
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// `doppel sort`: prints the order, renames by it (again without stacking prefixes), moves
+/// groups into folders, logs JSON, and refuses --move without groups.
+#[test]
+fn sort_orders_renames_and_groups_a_face_set() {
+    let dir = std::env::temp_dir().join(format!("doppel-cli-sort-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let extract = doppel()
+        .args(["extract", "--every-n", "4", "--size", "96", "--models-dir"])
+        .arg(models())
+        .arg("-i")
+        .arg(shared("video/short_hamilton_clip.mp4"))
+        .arg("-o")
+        .arg(&dir)
+        .output()
+        .unwrap();
+    assert!(extract.status.success(), "{}", String::from_utf8_lossy(&extract.stderr));
+    let faces = || {
+        let mut v: Vec<String> = std::fs::read_dir(&dir).unwrap().flatten().map(|e| e.file_name().to_string_lossy().into_owned()).filter(|n| n.ends_with(".png")).collect();
+        v.sort();
+        v
+    };
+    let count = faces().len();
+    assert!(count >= 4, "{count} faces");
+
+    let printed = doppel().args(["sort", "--by", "size", "-i"]).arg(&dir).output().unwrap();
+    assert!(printed.status.success(), "{}", String::from_utf8_lossy(&printed.stderr));
+    let lines: Vec<String> = String::from_utf8_lossy(&printed.stdout).lines().map(str::to_string).collect();
+    assert_eq!(lines.len(), count);
+    let sizes: Vec<f32> = lines.iter().map(|l| l.split('\t').nth(2).unwrap().parse().unwrap()).collect();
+    assert!(sizes.windows(2).all(|w| w[0] >= w[1]), "largest first: {sizes:?}");
+
+    for _ in 0..2 {
+        let renamed = doppel().args(["sort", "--by", "size", "--rename", "-i"]).arg(&dir).output().unwrap();
+        assert!(renamed.status.success(), "{}", String::from_utf8_lossy(&renamed.stderr));
+    }
+    let names = faces();
+    assert_eq!(names.len(), count);
+    for (i, n) in names.iter().enumerate() {
+        assert!(n.starts_with(&format!("{:05}_", i + 1)), "{n}");
+        // The order is the printed one, and a second rename did not stack a second prefix.
+        assert_eq!(&n[6..], lines[i].split('\t').nth(1).unwrap(), "{n}");
+    }
+
+    let refused = doppel().args(["sort", "--move", "-i"]).arg(&dir).output().unwrap();
+    assert!(!refused.status.success() && String::from_utf8_lossy(&refused.stderr).contains("give --group-by too"));
+
+    let log = dir.join("order.json");
+    let grouped = doppel().args(["sort", "--by", "blur", "--group-by", "face", "--move", "--log"]).arg(&log).arg("-i").arg(&dir).output().unwrap();
+    assert!(grouped.status.success(), "{}", String::from_utf8_lossy(&grouped.stderr));
+    let entries: Vec<serde_json::Value> = serde_json::from_slice(&std::fs::read(&log).unwrap()).unwrap();
+    assert_eq!(entries.len(), count);
+    let groups: std::collections::BTreeSet<u64> = entries.iter().map(|e| e["group"].as_u64().unwrap()).collect();
+    assert!(groups.len() >= 2, "several people in the clip: {groups:?}");
+    for e in &entries {
+        let folder = dir.join(format!("group_{:03}", e["group"].as_u64().unwrap()));
+        assert!(folder.join(e["file"].as_str().unwrap()).is_file(), "{e}");
+    }
+    assert!(faces().is_empty(), "every face moved into its group");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
