@@ -27,6 +27,10 @@ pub enum Command {
     /// Swap the faces of a video with a trained model; writes the video with the source's
     /// audio, marked as synthetic.
     Convert(crate::convert_cli::ConvertArgs),
+    /// Alignments store jobs: remove-faces, missing-frames, no-faces, multi-faces, export,
+    /// from-faces.
+    #[command(subcommand)]
+    Alignments(crate::alignments_cli::AlignmentsCommand),
     /// Sort a faces folder (identity, histogram, blur, yaw, pitch, size, colour) and group it.
     Sort(crate::sort_cli::SortArgs),
     /// Media tools: info, frames, video, mux-audio, rotate, slice.

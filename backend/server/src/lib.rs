@@ -18,4 +18,5 @@ pub mod convert_cli;
 pub mod extract_cli;
 pub mod media_cli;
 pub mod sort_cli;
+pub mod alignments_cli;
 pub mod train_cli;

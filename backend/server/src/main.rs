@@ -1,7 +1,7 @@
 //! `doppel`: the web server and the command-line interface over the same engine.
 
 use clap::Parser;
-use doppel::{bench, cli, convert_cli, detect, extract_cli, media_cli, server, sort_cli, train_cli};
+use doppel::{alignments_cli, bench, cli, convert_cli, detect, extract_cli, media_cli, server, sort_cli, train_cli};
 use std::process::ExitCode;
 
 /// mimalloc instead of glibc's malloc: glibc maps every block over 32 MB afresh (a batch of
@@ -52,6 +52,7 @@ fn run() -> anyhow::Result<()> {
         cli::Command::Convert(args) => convert_cli::run(args),
         cli::Command::Media(command) => media_cli::run(command),
         cli::Command::Sort(args) => sort_cli::run(args),
+        cli::Command::Alignments(command) => alignments_cli::run(command),
         cli::Command::Bench(command) => bench::run(command),
     }
 }

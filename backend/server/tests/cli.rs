@@ -103,9 +103,11 @@ fn convert_and_media_explain_bad_input() {
 }
 
 /// `doppel sort`: prints the order, renames by it (again without stacking prefixes), moves
-/// groups into folders, logs JSON, and refuses --move without groups.
+/// groups into folders, logs JSON, and refuses --move without groups; `doppel alignments`
+/// on the same faces: several faces in a frame found, the store follows a cleaned folder (with
+/// a backup), a store rebuilt from the faces, the frames never looked at.
 #[test]
-fn sort_orders_renames_and_groups_a_face_set() {
+fn sort_and_alignments_jobs_on_a_face_set() {
     let dir = std::env::temp_dir().join(format!("doppel-cli-sort-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     let extract = doppel()
@@ -148,6 +150,33 @@ fn sort_orders_renames_and_groups_a_face_set() {
     let refused = doppel().args(["sort", "--move", "-i"]).arg(&dir).output().unwrap();
     assert!(!refused.status.success() && String::from_utf8_lossy(&refused.stderr).contains("give --group-by too"));
 
+    // The alignments jobs on the same faces: the store follows a cleaned folder.
+    let store = dir.join("short_hamilton_clip.alignments.json");
+    let job = |args: &[&str]| {
+        let out = doppel().arg("alignments").args(args).output().unwrap();
+        assert!(out.status.success(), "{args:?}: {}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let (store_arg, dir_arg) = (store.to_str().unwrap(), dir.to_str().unwrap());
+    let several = job(&["multi-faces", "-a", store_arg]);
+    assert!(several.lines().count() >= 1, "several people in a frame of the clip");
+    std::fs::remove_file(dir.join(&names[0])).unwrap();
+    let removed = job(&["remove-faces", "-a", store_arg, "-f", dir_arg]);
+    assert!(removed.starts_with(&format!("1 faces removed, {} kept", count - 1)), "{removed}");
+    assert!(dir.join("short_hamilton_clip.alignments.json.bak").is_file(), "the previous store is kept");
+    let rebuilt = dir.join("rebuilt.json");
+    job(&["from-faces", "-f", dir_arg, "-o", rebuilt.to_str().unwrap()]);
+    let faces_in = |p: &std::path::Path| -> usize {
+        let v: serde_json::Value = serde_json::from_slice(&std::fs::read(p).unwrap()).unwrap();
+        v["frames"].as_object().unwrap().values().map(|f| f["faces"].as_array().unwrap().len()).sum()
+    };
+    assert_eq!((faces_in(&store), faces_in(&rebuilt)), (count - 1, count - 1));
+    let clip = shared("video/short_hamilton_clip.mp4");
+    let info: serde_json::Value = serde_json::from_slice(&doppel().args(["media", "info"]).arg(&clip).output().unwrap().stdout).unwrap();
+    let looked_at = serde_json::from_slice::<serde_json::Value>(&std::fs::read(&store).unwrap()).unwrap()["frames"].as_object().unwrap().len();
+    let missing = job(&["missing-frames", "-a", store_arg, "-s", clip.to_str().unwrap()]);
+    assert_eq!(missing.lines().count() + looked_at, info["frame_count"].as_u64().unwrap() as usize, "every 4th frame was looked at");
+    let count = count - 1;
     let log = dir.join("order.json");
     let grouped = doppel().args(["sort", "--by", "blur", "--group-by", "face", "--move", "--log"]).arg(&log).arg("-i").arg(&dir).output().unwrap();
     assert!(grouped.status.success(), "{}", String::from_utf8_lossy(&grouped.stderr));
