@@ -136,38 +136,12 @@ fn weight_grad(x: &[f32], [n, c, h, w]: [usize; 4], g: &[f32], [_, co, oh, ow]: 
         return dw;
     }
     let per_chunk = (CHUNK_FLOATS / (p * k)).clamp(1, n);
-    let (sh, sw, dh, dwl) = (o.stride[0], o.stride[1], o.dilation[0], o.dilation[1]);
-    let (ph, pw) = (o.padding[0].0 as isize, o.padding[1].0 as isize);
     let mut col = Vec::new();
     let mut lhs = Vec::new();
     let mut first = true;
     for n0 in (0..n).step_by(per_chunk) {
         let nb = per_chunk.min(n - n0);
-        // Rows (n, oh, ow), columns (c, kh, kw).
-        col.clear();
-        col.resize(nb * p * k, 0.0f32);
-        col.par_chunks_mut(k).enumerate().for_each(|(r, row)| {
-            let (i, q) = (n0 + r / p, r % p);
-            let (y0, x0) = ((q / ow * sh) as isize - ph, (q % ow * sw) as isize - pw);
-            let image = &x[i * c * h * w..(i + 1) * c * h * w];
-            for ci in 0..c {
-                let plane = &image[ci * h * w..(ci + 1) * h * w];
-                for a in 0..kh {
-                    let y = y0 + (a * dh) as isize;
-                    let out = &mut row[(ci * kh + a) * kw..(ci * kh + a + 1) * kw];
-                    if y < 0 || y >= h as isize {
-                        continue;
-                    }
-                    let line = &plane[y as usize * w..(y as usize + 1) * w];
-                    for (b, v) in out.iter_mut().enumerate() {
-                        let xx = x0 + (b * dwl) as isize;
-                        if xx >= 0 && xx < w as isize {
-                            *v = line[xx as usize];
-                        }
-                    }
-                }
-            }
-        });
+        im2col(x, [n, c, h, w], n0, nb, [oh, ow], [kh, kw], o, &mut col);
         // dY of the chunk as [CO, nb * P].
         lhs.clear();
         lhs.resize(co * nb * p, 0.0f32);
@@ -193,6 +167,40 @@ fn weight_grad(x: &[f32], [n, c, h, w]: [usize; 4], g: &[f32], [_, co, oh, ow]: 
         first = false;
     }
     dw
+}
+
+/// Rows (image, oh, ow) of images `n0..n0 + nb`, columns (c, kh, kw): the input values each
+/// output position sees (0 in the padding), into `col` ([nb * OH * OW, C * KH * KW]).
+#[allow(clippy::too_many_arguments)]
+fn im2col(x: &[f32], [_, c, h, w]: [usize; 4], n0: usize, nb: usize, [oh, ow]: [usize; 2], [kh, kw]: [usize; 2], o: &ConvOptions<2>, col: &mut Vec<f32>) {
+    use rayon::prelude::*;
+    let (k, p) = (c * kh * kw, oh * ow);
+    let (sh, sw, dh, dwl) = (o.stride[0], o.stride[1], o.dilation[0], o.dilation[1]);
+    let (ph, pw) = (o.padding[0].0 as isize, o.padding[1].0 as isize);
+    col.clear();
+    col.resize(nb * p * k, 0.0f32);
+    col.par_chunks_mut(k).enumerate().for_each(|(r, row)| {
+        let (i, q) = (n0 + r / p, r % p);
+        let (y0, x0) = ((q / ow * sh) as isize - ph, (q % ow * sw) as isize - pw);
+        let image = &x[i * c * h * w..(i + 1) * c * h * w];
+        for ci in 0..c {
+            let plane = &image[ci * h * w..(ci + 1) * h * w];
+            for a in 0..kh {
+                let y = y0 + (a * dh) as isize;
+                if y < 0 || y >= h as isize {
+                    continue;
+                }
+                let line = &plane[y as usize * w..(y as usize + 1) * w];
+                let out = &mut row[(ci * kh + a) * kw..(ci * kh + a + 1) * kw];
+                for (b, v) in out.iter_mut().enumerate() {
+                    let xx = x0 + (b * dwl) as isize;
+                    if xx >= 0 && xx < w as isize {
+                        *v = line[xx as usize];
+                    }
+                }
+            }
+        }
+    });
 }
 
 #[cfg(test)]
