@@ -47,7 +47,15 @@ pub enum ConvertError {
 }
 
 /// Frames decoded ahead so their faces go through the model as one batch.
-const FRAMES_PER_BATCH: usize = 16;
+const FRAMES_PER_BATCH: usize = 64;
+
+/// Frames per batch for frames of `size`: [`FRAMES_PER_BATCH`] at 512 x 512 (bigger batches
+/// keep the model's matrix products efficient: 24.4 frames/s at 64 against 21.8 at 16 on
+/// talk_woman_a), fewer for bigger frames so the frames in flight stay near 100 MB (4 for 4K).
+fn frames_per_batch(size: (u32, u32)) -> usize {
+    let pixels = u64::from(size.0.max(1)) * u64::from(size.1.max(1));
+    ((FRAMES_PER_BATCH as u64 * 512 * 512 / pixels) as usize).clamp(4, FRAMES_PER_BATCH)
+}
 
 /// What a conversion does.
 #[derive(Debug, Clone)]
@@ -194,8 +202,9 @@ pub fn run(swapper: &Swapper, options: &ConvertOptions, analyzer: Option<&crate:
     let mut flicker = Flicker::default();
     // Decoding, the swap and encoding overlap: a decoder thread and a writer thread around
     // this one, joined by bounded queues.
-    let (frame_tx, frame_rx) = std::sync::mpsc::sync_channel::<Result<crate::media::Frame, MediaError>>(2 * FRAMES_PER_BATCH);
-    let (out_tx, out_rx) = std::sync::mpsc::sync_channel::<(image::RgbImage, f64)>(FRAMES_PER_BATCH);
+    let batch = frames_per_batch(reader.displayed_size());
+    let (frame_tx, frame_rx) = std::sync::mpsc::sync_channel::<Result<crate::media::Frame, MediaError>>(2 * batch);
+    let (out_tx, out_rx) = std::sync::mpsc::sync_channel::<(image::RgbImage, f64)>(batch);
     let abort = std::sync::atomic::AtomicBool::new(false);
     let (written, result) = std::thread::scope(|scope| -> (Result<(PathBuf, AudioOutcome), WriteError>, Result<(), ConvertError>) {
         scope.spawn(move || {
@@ -223,14 +232,14 @@ pub fn run(swapper: &Swapper, options: &ConvertOptions, analyzer: Option<&crate:
             Ok((writer.finish()?, audio))
         });
         let result = (|| -> Result<(), ConvertError> {
-            let mut frames = Vec::with_capacity(FRAMES_PER_BATCH);
+            let mut frames = Vec::with_capacity(batch);
             let mut smoother = options.smooth.map(Smoother::new);
             loop {
                 if observer.should_stop() {
                     return Err(ConvertError::Stopped);
                 }
                 frames.clear();
-                for frame in frame_rx.iter().take(FRAMES_PER_BATCH) {
+                for frame in frame_rx.iter().take(batch) {
                     frames.push(frame?);
                 }
                 if frames.is_empty() {
@@ -260,9 +269,14 @@ pub fn run(swapper: &Swapper, options: &ConvertOptions, analyzer: Option<&crate:
                         swapped[f].push(s);
                     }
                 }
-                for (frame, faces) in frames.iter().zip(swapped) {
-                    let count = faces.len() as u64;
-                    let (image, covered) = blend_faces(&frame.image, faces, options)?;
+                let counts: Vec<u64> = swapped.iter().map(|f| f.len() as u64).collect();
+                // Frames blend independently: on every core.
+                let blended: Vec<Result<(image::RgbImage, Vec<u32>), ConvertError>> = {
+                    use rayon::prelude::*;
+                    frames.par_iter().zip(swapped.into_par_iter()).map(|(frame, faces)| blend_faces(&frame.image, faces, options)).collect()
+                };
+                for ((frame, result), count) in frames.iter().zip(blended).zip(counts) {
+                    let (image, covered) = result?;
                     progress.faces_swapped += count;
                     if count == 0 {
                         unchanged += 1;

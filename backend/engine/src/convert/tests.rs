@@ -81,3 +81,11 @@ fn output_sizes_scale_to_even_sides() {
     assert_eq!(scaled((721, 481), 50), (360, 240));
     assert_eq!(scaled((10, 10), 1), (2, 2));
 }
+
+#[test]
+fn batches_shrink_for_big_frames() {
+    assert_eq!(frames_per_batch((512, 512)), 64);
+    assert_eq!(frames_per_batch((1920, 1080)), 8);
+    assert_eq!(frames_per_batch((3840, 2160)), 4);
+    assert_eq!(frames_per_batch((64, 64)), 64);
+}
