@@ -40,6 +40,34 @@ pub enum AlignmentsCommand {
         #[arg(short, long)]
         output: PathBuf,
     },
+    /// Merge a second store of the same source into the first (faces not already there).
+    Merge {
+        #[arg(short, long)]
+        alignments: PathBuf,
+        /// The store whose faces are added.
+        #[arg(short, long)]
+        other: PathBuf,
+        /// Where the merged store goes (the first store is left as it is).
+        #[arg(short = 'O', long)]
+        output: PathBuf,
+    },
+    /// Smooth the landmarks over time (one-euro filter), in place.
+    Smooth {
+        #[arg(short, long)]
+        alignments: PathBuf,
+        /// Lowest cut-off frequency in Hz: lower is steadier.
+        #[arg(long, default_value_t = 1.5)]
+        cutoff: f64,
+    },
+    /// The source's frames that have faces, with their boxes and landmarks drawn, as PNGs.
+    Draw {
+        #[arg(short, long)]
+        alignments: PathBuf,
+        #[arg(short, long)]
+        source: PathBuf,
+        #[arg(short, long)]
+        output: PathBuf,
+    },
     /// Rebuild a store from the face PNGs of a folder.
     FromFaces {
         #[arg(short, long)]
@@ -78,6 +106,30 @@ pub fn run(command: AlignmentsCommand) -> anyhow::Result<()> {
             let exported = jobs::export(&Alignments::load(&alignments)?);
             doppel_store::write_atomic(&output, &serde_json::to_vec_pretty(&exported)?)?;
             eprintln!("{} frames written to {}", exported.len(), output.display());
+        }
+        AlignmentsCommand::Merge { alignments, other, output } => {
+            let (merged, added) = jobs::merge(&Alignments::load(&alignments)?, &Alignments::load(&other)?)?;
+            merged.save(&output)?;
+            println!("{added} faces added; {} faces in {} frames written to {}", merged.face_count(), merged.frames.len(), output.display());
+        }
+        AlignmentsCommand::Smooth { alignments, cutoff } => {
+            anyhow::ensure!(cutoff > 0.0 && cutoff.is_finite(), "--cutoff must be above 0");
+            let store = Alignments::load(&alignments)?;
+            jobs::smooth(&store, doppel_engine::convert::SmoothSettings::with_cutoff(cutoff)).save(&alignments)?;
+            println!("{} faces smoothed (the previous store is {}.bak)", store.face_count(), alignments.display());
+        }
+        AlignmentsCommand::Draw { alignments, source, output } => {
+            let store = Alignments::load(&alignments)?;
+            std::fs::create_dir_all(&output)?;
+            let mut drawn = 0;
+            for frame in doppel_engine::media::FrameReader::open(&source)? {
+                let mut frame = frame?;
+                let Some(entry) = store.frames.get(&frame.index).filter(|e| !e.faces.is_empty()) else { continue };
+                jobs::draw(&mut frame.image, entry);
+                frame.image.save(output.join(format!("frame_{:06}.png", frame.index)))?;
+                drawn += 1;
+            }
+            println!("{drawn} frames drawn into {}", output.display());
         }
         AlignmentsCommand::FromFaces { faces, output } => {
             let store = jobs::from_faces(&faces)?;

@@ -28,7 +28,7 @@ pub enum Command {
     /// audio, marked as synthetic.
     Convert(crate::convert_cli::ConvertArgs),
     /// Alignments store jobs: remove-faces, missing-frames, no-faces, multi-faces, export,
-    /// from-faces.
+    /// merge, smooth, draw, from-faces.
     #[command(subcommand)]
     Alignments(crate::alignments_cli::AlignmentsCommand),
     /// Sort a faces folder (identity, histogram, blur, yaw, pitch, size, colour) and group it.

@@ -105,7 +105,8 @@ fn convert_and_media_explain_bad_input() {
 /// `doppel sort`: prints the order, renames by it (again without stacking prefixes), moves
 /// groups into folders, logs JSON, and refuses --move without groups; `doppel alignments`
 /// on the same faces: several faces in a frame found, the store follows a cleaned folder (with
-/// a backup), a store rebuilt from the faces, the frames never looked at.
+/// a backup), a store rebuilt from the faces, the frames never looked at, frames drawn, stores
+/// merged and smoothed.
 #[test]
 fn sort_and_alignments_jobs_on_a_face_set() {
     let dir = std::env::temp_dir().join(format!("doppel-cli-sort-{}", std::process::id()));
@@ -177,6 +178,15 @@ fn sort_and_alignments_jobs_on_a_face_set() {
     let missing = job(&["missing-frames", "-a", store_arg, "-s", clip.to_str().unwrap()]);
     assert_eq!(missing.lines().count() + looked_at, info["frame_count"].as_u64().unwrap() as usize, "every 4th frame was looked at");
     let count = count - 1;
+    let drawn = dir.join("drawn");
+    let out = job(&["draw", "-a", store_arg, "-s", clip.to_str().unwrap(), "-o", drawn.to_str().unwrap()]);
+    assert_eq!(std::fs::read_dir(&drawn).unwrap().count(), looked_at - job(&["no-faces", "-a", store_arg]).lines().count(), "{out}");
+    std::fs::remove_dir_all(&drawn).unwrap();
+    let merged = dir.join("merged.json");
+    let out = job(&["merge", "-a", store_arg, "-o", rebuilt.to_str().unwrap(), "-O", merged.to_str().unwrap()]);
+    assert!(out.starts_with("0 faces added"), "the rebuilt store has the same faces: {out}");
+    let out = job(&["smooth", "-a", merged.to_str().unwrap()]);
+    assert!(out.contains(&format!("{count} faces smoothed")), "{out}");
     let log = dir.join("order.json");
     let grouped = doppel().args(["sort", "--by", "blur", "--group-by", "face", "--move", "--log"]).arg(&log).arg("-i").arg(&dir).output().unwrap();
     assert!(grouped.status.success(), "{}", String::from_utf8_lossy(&grouped.stderr));

@@ -142,6 +142,66 @@ pub fn from_faces(dir: &Path) -> Result<Alignments, JobError> {
     Ok(store)
 }
 
+/// Faces of two stores of the same source in one: every frame of either; in a frame both have,
+/// `b`'s faces that overlap none of `a`'s (box IoU under a half) are added after `a`'s.
+pub fn merge(a: &Alignments, b: &Alignments) -> Result<(Alignments, usize), JobError> {
+    if a.source.sha256 != b.source.sha256 {
+        return Err(JobError::OtherSource { folder: PathBuf::from(&b.source.file), found: b.source.file.clone(), expected: a.source.file.clone() });
+    }
+    let mut out = a.clone();
+    let mut added = 0;
+    for (&index, entry) in &b.frames {
+        let target = out.frames.entry(index).or_insert_with(|| FrameEntry { time: entry.time, name: entry.name.clone(), faces: Vec::new() });
+        for face in &entry.faces {
+            if target.faces.iter().all(|f| f.detection.rect.iou(&face.detection.rect) < 0.5) {
+                let mut face = face.clone();
+                face.face_index = target.faces.iter().map(|f| f.face_index + 1).max().unwrap_or(0);
+                target.faces.push(face);
+                added += 1;
+            }
+        }
+    }
+    Ok((out, added))
+}
+
+/// The store with its landmarks smoothed over time (the one-euro filter conversion uses, per
+/// face track), so faces extracted again or converted from it do not shake.
+pub fn smooth(store: &Alignments, settings: crate::convert::SmoothSettings) -> Alignments {
+    let mut out = store.clone();
+    let mut smoother = crate::convert::Smoother::new(settings);
+    for entry in out.frames.values_mut() {
+        let faces: Vec<_> = entry.faces.iter().map(|f| f.landmarks).collect();
+        for (face, smoothed) in entry.faces.iter_mut().zip(smoother.smooth(entry.time, &faces)) {
+            face.landmarks = smoothed;
+        }
+    }
+    out
+}
+
+/// Draws the boxes and landmarks of a store's faces on a frame (green box, red points).
+pub fn draw(image: &mut image::RgbImage, entry: &FrameEntry) {
+    let (w, h) = image.dimensions();
+    let mut put = |x: f32, y: f32, colour: [u8; 3]| {
+        if x >= 0.0 && y >= 0.0 && (x as u32) < w && (y as u32) < h {
+            image.put_pixel(x as u32, y as u32, image::Rgb(colour));
+        }
+    };
+    for face in &entry.faces {
+        let r = face.detection.rect;
+        for t in 0..=100 {
+            let t = t as f32 / 100.0;
+            for (x, y) in [(r.x + t * r.width, r.y), (r.x + t * r.width, r.y + r.height), (r.x, r.y + t * r.height), (r.x + r.width, r.y + t * r.height)] {
+                put(x, y, [0, 255, 0]);
+            }
+        }
+        for p in face.landmarks.points() {
+            for (dx, dy) in [(0.0, 0.0), (1.0, 0.0), (-1.0, 0.0), (0.0, 1.0), (0.0, -1.0)] {
+                put(p.x + dx, p.y + dy, [255, 0, 0]);
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -202,6 +262,36 @@ mod tests {
         std::fs::create_dir_all(&empty).unwrap();
         assert!(matches!(from_faces(&empty), Err(JobError::NoFaces(_))));
         std::fs::remove_dir_all(&empty).unwrap();
+    }
+
+    #[test]
+    fn merging_adds_what_is_new_and_smoothing_steadies() {
+        let (_, store) = extracted();
+        let mut partial = store.clone();
+        partial.frames.retain(|&i, _| i < 16);
+        let mut rest = store.clone();
+        rest.frames.retain(|&i, _| i >= 8);
+        let (merged, added) = merge(&partial, &rest).unwrap();
+        assert_eq!(merged.frames.len(), store.frames.len());
+        assert_eq!(added, store.face_count() - partial.face_count(), "frame 8's face is in both: not added twice");
+        assert_eq!(merged.face_count(), store.face_count());
+        // Smoothing moves jittery landmarks less from frame to frame, and keeps every face.
+        let mut jittery = store.clone();
+        for (k, entry) in jittery.frames.values_mut().enumerate() {
+            let shift = if k % 2 == 0 { 3.0 } else { -3.0 };
+            entry.faces.iter_mut().for_each(|f| f.landmarks.0.iter_mut().for_each(|p| p.x += shift));
+        }
+        let motion = |s: &Alignments| {
+            let xs: Vec<f32> = s.frames.values().map(|e| e.faces[0].landmarks.0[30].x).collect();
+            xs.windows(2).map(|w| (w[1] - w[0]).abs()).sum::<f32>()
+        };
+        let steady = smooth(&jittery, crate::convert::SmoothSettings::with_cutoff(0.5));
+        assert_eq!(steady.face_count(), jittery.face_count());
+        assert!(motion(&steady) < motion(&jittery), "{} vs {}", motion(&steady), motion(&jittery));
+        // Drawing marks the face's box.
+        let mut frame = image::RgbImage::new(store.source.width, store.source.height);
+        draw(&mut frame, &store.frames[&0]);
+        assert!(frame.pixels().filter(|p| p[1] == 255).count() > 100);
     }
 
     #[test]
