@@ -1,6 +1,7 @@
 //! Training the swap model: the autoencoder family ([`model`]), its blocks, and the training
 //! iteration ([`step`]). Sessions, data loading and augmentation build on these.
 
+pub mod adam;
 pub mod augment;
 pub mod blocks;
 pub mod conv;

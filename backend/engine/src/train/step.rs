@@ -2,7 +2,7 @@
 //! masked mean absolute error, one Adam step on the sum.
 
 use burn::grad_clipping::GradientClippingConfig;
-use burn::optim::{AdamConfig, AdamWConfig, GradientsParams, ModuleOptimizer};
+use burn::optim::{AdamWConfig, GradientsParams, ModuleOptimizer};
 use burn::tensor::{Device, Tensor, TensorData};
 
 use super::loss::{face_loss, LossInputs, LossSettings};
@@ -207,7 +207,13 @@ fn init_seeded(config: &SwapModelConfig, device: &Device, seed: u64) -> SwapMode
 pub(crate) fn fresh_optimizer(s: &OptimizerSettings) -> ModuleOptimizer {
     let clip = s.clip_norm.map(GradientClippingConfig::Norm);
     match s.kind {
-        OptimizerKind::Adam => AdamConfig::new().with_beta_1(s.beta1).with_beta_2(s.beta2).with_epsilon(s.epsilon).with_grad_clipping(clip).init(),
+        OptimizerKind::Adam => {
+            let optim = super::adam::FusedAdam { beta_1: s.beta1, beta_2: s.beta2, epsilon: s.epsilon }.init();
+            match clip {
+                Some(c) => optim.with_grad_clipping(c.init()),
+                None => optim,
+            }
+        }
         OptimizerKind::AdamW => AdamWConfig::new().with_beta_1(s.beta1).with_beta_2(s.beta2).with_epsilon(s.epsilon).with_weight_decay(s.weight_decay).with_grad_clipping(clip).init(),
     }
 }
