@@ -15,10 +15,10 @@ pub const DEFAULT_MODEL_KIND: &str = "original";
 pub const MODELS_HELP: &str = "\
 Models (measured by `doppel bench train -t MODEL --batch-size 16` on a 2-core CPU: peak memory,
 training speed):
-  original     64 px in and out, 82 M parameters; 1.8 GB, 6.4 examples/s
-  lightweight  64 px in and out, 36 M parameters, for low memory; 1.0 GB, 16.7 examples/s
-  dfaker       64 px in, 128 px out, residual decoder, 113 M parameters; 3.2 GB, 1.7 examples/s
-  dfl-h128     128 px in and out, 108 M parameters; 3.7 GB, 1.1 examples/s";
+  original     64 px in and out, 82 M parameters; 1.7 GB, 10.3 examples/s
+  lightweight  64 px in and out, 36 M parameters, for low memory; 1.0 GB, 21.8 examples/s
+  dfaker       64 px in, 128 px out, residual decoder, 113 M parameters; 3.2 GB, 2.6 examples/s
+  dfl-h128     128 px in and out, 108 M parameters; 3.6 GB, 1.6 examples/s";
 
 /// Defaults shown in the form and used for empty fields.
 pub const DEFAULT_BATCH: u32 = 16;
