@@ -51,6 +51,7 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("/setup") view=routes::setup::SetupPage ssr=SsrMode::Async/>
                     <Route path=path!("/projects/:id") view=routes::project::ProjectPage ssr=SsrMode::Async/>
                     <Route path=path!("/projects/:id/facesets/:set") view=routes::face_set::FaceSetPage ssr=SsrMode::Async/>
+                    <Route path=path!("/projects/:id/facesets/:set/faces/:file") view=routes::face_editor::FaceEditorPage ssr=SsrMode::Async/>
                     <Route path=path!("/projects/:id/train") view=routes::train::TrainPage ssr=SsrMode::Async/>
                     <Route path=path!("/projects/:id/convert") view=routes::convert::ConvertPage ssr=SsrMode::Async/>
                     <Route path=path!("/account") view=routes::account::AccountPage ssr=SsrMode::Async/>

@@ -54,6 +54,7 @@ export async function startServer({ maxUpload } = {}) {
   return {
     base,
     setupLink,
+    dataDir,
     output: () => output,
     async stop() {
       // A server still busy with a job (an extraction) must not outlive its test file: the

@@ -232,6 +232,80 @@ pub struct FaceAdded {
     pub file: String,
 }
 
+/// One face in the gallery: its file, its group (an index into [`Gallery::groups`], 0 without
+/// groups) and the value it was sorted by, if any.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct GalleryFace {
+    pub file: String,
+    pub group: u32,
+    pub value: Option<f32>,
+}
+
+/// A face set's faces (or its trash's) in the asked order, grouped faces next to each other.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Gallery {
+    pub faces: Vec<GalleryFace>,
+    /// Group labels ("person 1 (340)", "yaw -0.80 to -0.40"); empty without groups.
+    pub groups: Vec<String>,
+    /// Faces in the trash.
+    pub trashed: usize,
+    /// Faces measured for this answer (the first sort of a new set measures them all).
+    pub measured: usize,
+    /// Time the server took, in milliseconds.
+    pub millis: u64,
+}
+
+/// What a trash or restore moved, and the faces asked for that were already moved (by someone
+/// else: the page just drops them).
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct FacesMoved {
+    pub moved: Vec<String>,
+    pub absent: Vec<String>,
+}
+
+/// Sent on a project's event stream (`faces`) when someone trashes, restores or edits faces of
+/// a set.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FacesChanged {
+    pub face_set_id: i64,
+    pub trashed: Vec<String>,
+    pub restored: Vec<String>,
+    /// Faces saved in the frame editor (a new crop and metadata under the same name).
+    #[serde(default)]
+    pub edited: Vec<String>,
+    /// Who did it.
+    pub by: String,
+}
+
+/// One hand edit of a face: who, when (seconds since 1970), what.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FaceEditDto {
+    pub by: String,
+    pub at: i64,
+    pub what: String,
+}
+
+/// A face as the frame editor needs it: where it is in its frame, its landmarks, the mask to
+/// paint on, its revision (sent back with the save) and its neighbours in frame order.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EditableFace {
+    pub file: String,
+    pub frame: u64,
+    pub frame_width: u32,
+    pub frame_height: u32,
+    /// The detector's box `[x, y, w, h]` in frame pixels.
+    pub rect: [f32; 4],
+    /// 68 points in frame pixels.
+    pub landmarks: Vec<[f32; 2]>,
+    pub revision: u32,
+    pub edits: Vec<FaceEditDto>,
+    /// The painted mask if there is one, else the `extended` one: a greyscale PNG, base64.
+    pub mask_png: String,
+    pub mask_painted: bool,
+    pub previous: Option<String>,
+    pub next: Option<String>,
+}
+
 /// What starting an extraction made.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ExtractStarted {

@@ -7,6 +7,7 @@
 mod auth;
 mod conversions;
 mod convert;
+mod curate;
 mod dto;
 mod error;
 mod extract;
@@ -22,6 +23,7 @@ mod train;
 pub use auth::*;
 pub use conversions::*;
 pub use convert::*;
+pub use curate::*;
 pub use dto::*;
 pub use error::AppError;
 pub use extract::*;
@@ -83,6 +85,24 @@ pub fn face_thumb_url(project: i64, set: i64, file: &str) -> String {
     format!("{}?size={FACE_THUMB_SIZE}", face_url(project, set, file))
 }
 
+/// The source frame of a face (JPEG), for the frame editor.
+pub fn face_frame_url(project: i64, set: i64, file: &str) -> String {
+    format!("{}/frame", face_url(project, set, file))
+}
+
+/// The frame editor of a face.
+pub fn face_editor_url(project: i64, set: i64, file: &str) -> String {
+    format!("/projects/{project}/facesets/{set}/faces/{file}")
+}
+
+/// A face of a set's trash (`thumb`: its small JPEG).
+pub fn trashed_face_url(project: i64, set: i64, file: &str, thumb: bool) -> String {
+    match thumb {
+        true => format!("{}?size={FACE_THUMB_SIZE}&trash=true", face_url(project, set, file)),
+        false => format!("{}?trash=true", face_url(project, set, file)),
+    }
+}
+
 /// The training page of a project, showing `model` (the newest when `None`).
 pub fn train_page_url(project: i64, model: Option<i64>) -> String {
     match model {
@@ -103,7 +123,7 @@ pub fn timelapse_frame_url(project: i64, model: i64, iteration: u64) -> String {
 }
 
 /// Server-sent events of a project: `job` (a [`JobDto`]), `media` (a [`MediaChanged`]),
-/// `face` (a [`FaceAdded`]), `train` (a [`TrainTick`]) and `saved` (a [`ModelSaved`]).
+/// `face` (a [`FaceAdded`]), `faces` (a [`FacesChanged`]), `train` (a [`TrainTick`]) and `saved` (a [`ModelSaved`]).
 pub fn project_events_url(project: i64) -> String {
     format!("/api/projects/{project}/events")
 }

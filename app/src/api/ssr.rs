@@ -29,12 +29,56 @@ pub trait ModelFiles: Send + Sync {
     fn loss_history(&self, model_dir: &std::path::Path) -> Result<Vec<[f32; 2]>, String>;
 }
 
+/// A curation failure: what the user can act on (400) or a fault of the server (500, logged).
+#[derive(Debug)]
+pub enum CurationError {
+    Invalid(String),
+    Internal(String),
+}
+
+pub fn curation_error(e: CurationError) -> AppError {
+    match e {
+        CurationError::Invalid(msg) => invalid(msg),
+        CurationError::Internal(msg) => internal(msg),
+    }
+}
+
+/// A frame editor's save, checked: 68 landmarks or none, a painted mask PNG or none.
+#[derive(Debug, Clone)]
+pub struct EditRequest {
+    pub revision: u32,
+    pub landmarks: Option<Vec<[f32; 2]>>,
+    /// Greyscale PNG bytes.
+    pub painted_png: Option<Vec<u8>>,
+    pub by: String,
+}
+
+/// The gallery's work on face set folders (the engine's sort measures and trash, which this
+/// crate does not depend on), and the event that tells other pages. Implemented by the
+/// server; everything but `announce` blocks: call it off the async runtime.
+pub trait FaceCuration: Send + Sync {
+    /// The faces of the folder `dir` in `order`; measures are kept in `index` between calls.
+    fn gallery(&self, dir: &std::path::Path, index: &std::path::Path, order: &super::GalleryOrder) -> Result<super::Gallery, CurationError>;
+    /// The faces in the folder's trash, by name.
+    fn trashed(&self, dir: &std::path::Path) -> Result<super::Gallery, CurationError>;
+    fn trash(&self, dir: &std::path::Path, files: &[String]) -> Result<super::FacesMoved, CurationError>;
+    fn restore(&self, dir: &std::path::Path, files: &[String]) -> Result<super::FacesMoved, CurationError>;
+    /// The face `file` of the folder for the frame editor.
+    fn face_for_edit(&self, dir: &std::path::Path, file: &str) -> Result<super::EditableFace, CurationError>;
+    /// Saves an edit of face `file` whose source video or photo is `source`; returns the new
+    /// revision. An edit of an older revision than the face's is refused (`Invalid`).
+    fn save_edit(&self, dir: &std::path::Path, file: &str, source: &std::path::Path, edit: EditRequest) -> Result<u32, CurationError>;
+    /// Tells the project's open pages.
+    fn announce(&self, project: i64, change: super::FacesChanged);
+}
+
 /// Everything the server hands to server functions, via `provide_context`.
 #[derive(Clone)]
 pub struct ServerContext {
     pub store: Store,
     pub jobs: Arc<dyn JobControl>,
     pub model_files: Arc<dyn ModelFiles>,
+    pub curation: Arc<dyn FaceCuration>,
     /// The one-time token of the setup link; valid only while no user exists.
     pub setup_token: Arc<str>,
 }

@@ -1,6 +1,6 @@
 //! The project's live event stream (server-sent events), in the browser only.
 
-use crate::api::{FaceAdded, JobDto, MediaChanged, ModelSaved, TrainTick};
+use crate::api::{FaceAdded, FacesChanged, JobDto, MediaChanged, ModelSaved, TrainTick};
 use leptos::prelude::*;
 use std::rc::Rc;
 
@@ -39,6 +39,11 @@ impl ProjectEvents {
 
     pub fn face(self, f: impl Fn(FaceAdded) + 'static) -> ProjectEvents {
         self.on("face", f)
+    }
+
+    /// Faces someone trashed or restored.
+    pub fn faces(self, f: impl Fn(FacesChanged) + 'static) -> ProjectEvents {
+        self.on("faces", f)
     }
 
     pub fn train(self, f: impl Fn(TrainTick) + 'static) -> ProjectEvents {

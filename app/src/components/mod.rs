@@ -1,9 +1,14 @@
 //! Widgets shared by pages.
 pub mod conversions;
 pub mod convert_setup;
+pub mod editor_state;
 pub mod events;
 pub mod extract_form;
+pub mod face_gallery;
+pub mod face_grid;
 pub mod face_sets;
+pub mod frame_canvas;
+pub mod grid_layout;
 pub mod jobs;
 pub mod loss_graph;
 pub mod media;

@@ -1,6 +1,7 @@
 //! One page per file.
 pub mod account;
 pub mod admin;
+pub mod face_editor;
 pub mod face_set;
 pub mod login;
 pub mod convert;

@@ -1,7 +1,8 @@
 //! Live events for open pages: job progress, media changes, faces as extraction writes them,
+//! faces people trash or restore,
 //! and training's progress and saves, fanned out per project.
 
-use app::api::{FaceAdded, JobDto, MediaChanged, ModelSaved, TrainTick};
+use app::api::{FaceAdded, FacesChanged, JobDto, MediaChanged, ModelSaved, TrainTick};
 use tokio::sync::broadcast;
 
 #[derive(Debug, Clone)]
@@ -9,6 +10,8 @@ pub enum EventBody {
     Job(JobDto),
     Media(MediaChanged),
     Face(FaceAdded),
+    /// Someone trashed or restored faces of a set.
+    Faces(FacesChanged),
     /// A training run's iteration, losses and speed (a few a second at most).
     Train(TrainTick),
     /// A training run saved: a new preview (and timelapse frame).
@@ -28,6 +31,7 @@ impl ProjectEvent {
             EventBody::Job(j) => ("job", serde_json::to_string(j).unwrap_or_default()),
             EventBody::Media(m) => ("media", serde_json::to_string(m).unwrap_or_default()),
             EventBody::Face(f) => ("face", serde_json::to_string(f).unwrap_or_default()),
+            EventBody::Faces(f) => ("faces", serde_json::to_string(f).unwrap_or_default()),
             EventBody::Train(t) => ("train", serde_json::to_string(t).unwrap_or_default()),
             EventBody::Saved(s) => ("saved", serde_json::to_string(s).unwrap_or_default()),
         }

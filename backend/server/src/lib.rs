@@ -2,6 +2,7 @@
 //! streaming routes, and the command line. The `doppel` binary is a thin `main` over this.
 
 pub mod cli;
+pub mod curation;
 pub mod error;
 pub mod events;
 pub mod jobs;

@@ -70,7 +70,13 @@ pub async fn build_with(config: ServeConfig, engine: EngineConfig) -> anyhow::Re
         .site_pkg_dir("pkg")
         .site_addr(config.addr)
         .build();
-    let ctx = ServerContext { store, jobs: runner.clone(), model_files: Arc::new(crate::jobs::train::EngineModelFiles), setup_token };
+    let ctx = ServerContext {
+        store,
+        jobs: runner.clone(),
+        model_files: Arc::new(crate::jobs::train::EngineModelFiles),
+        curation: Arc::new(crate::curation::EngineCuration::new(hub.clone())),
+        setup_token,
+    };
     let state = AppState { leptos, ctx, hub, runner, config: Arc::new(config), previews: Arc::default() };
 
     let session_layer = SessionManagerLayer::new(sessions)
@@ -88,6 +94,7 @@ pub async fn build_with(config: ServeConfig, engine: EngineConfig) -> anyhow::Re
         .route("/api/projects/{id}/media/{media}/file", get(routes::files::original))
         .route("/api/projects/{id}/media/{media}/thumb", get(routes::files::thumb))
         .route("/api/projects/{id}/facesets/{set}/faces/{file}", get(routes::faces::face))
+        .route("/api/projects/{id}/facesets/{set}/faces/{file}/frame", get(routes::faces::frame))
         .route("/api/projects/{id}/models/{model}/preview.png", get(routes::models::preview))
         .route("/api/projects/{id}/models/{model}/timelapse/{file}", get(routes::models::timelapse))
         .route("/api/projects/{id}/convert/preview", get(routes::convert::preview))

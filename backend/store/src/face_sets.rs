@@ -221,6 +221,17 @@ impl Store {
         Ok(())
     }
 
+    /// The number of faces in a set after people deleted or restored some.
+    pub async fn set_face_count(&self, id: i64, face_count: u64) -> Result<(), StoreError> {
+        sqlx::query("UPDATE face_sets SET face_count = ?, updated_at = ? WHERE id = ?")
+            .bind(face_count as i64)
+            .bind(now())
+            .bind(id)
+            .execute(self.pool())
+            .await?;
+        Ok(())
+    }
+
     /// Moves a face set to the trash; its files stay. Not while its extraction is queued or
     /// running.
     pub async fn trash_face_set(&self, project: i64, id: i64) -> Result<(), StoreError> {

@@ -95,6 +95,24 @@ impl DataDir {
         Ok(self.face_set_dir(project_id, set_id).join(name))
     }
 
+    /// Path of one face PNG in the set's trash (the engine's `trash/` folder of the set).
+    pub fn trashed_face_file(&self, project_id: i64, set_id: i64, name: &str) -> Result<PathBuf, StoreError> {
+        if !is_face_file_name(name) {
+            return Err(StoreError::NotFound);
+        }
+        Ok(self.face_set_dir(project_id, set_id).join("trash").join(name))
+    }
+
+    /// The cached JPEG of frame `frame` of a face set's source, for the frame editor.
+    pub fn face_frame_file(&self, project_id: i64, set_id: i64, frame: u64) -> PathBuf {
+        self.project(project_id).join("cache").join("frames").join(set_id.to_string()).join(format!("{frame:08}.jpg"))
+    }
+
+    /// The gallery's sort measures of a set's faces (a cache, made again when lost).
+    pub fn face_index_file(&self, project_id: i64, set_id: i64) -> PathBuf {
+        self.project(project_id).join("cache").join("faces").join(set_id.to_string()).join("index.json")
+    }
+
     /// Path of the cached JPEG of a face, `size` pixels square.
     pub fn face_thumb_file(&self, project_id: i64, set_id: i64, name: &str, size: u32) -> Result<PathBuf, StoreError> {
         let stem = name.strip_suffix(".png").filter(|_| is_face_file_name(name)).ok_or(StoreError::NotFound)?;

@@ -115,7 +115,7 @@ impl<'a> FaceWriter<'a> {
             .filter_map(|&kind| landmark_mask(kind, &in_crop, self.options.size, self.options.mask_size))
             .map(|m| StoredMask::encode(&m))
             .collect();
-        let entry = FaceEntry { face_index, detection: face.detection, landmarks: face.landmarks, aligned, masks, identity: Some(face.descriptor), file: None };
+        let entry = FaceEntry { face_index, detection: face.detection, landmarks: face.landmarks, aligned, masks, identity: Some(face.descriptor), file: None, revision: 0, edits: Vec::new() };
         Some((crop, entry))
     }
 

@@ -90,6 +90,23 @@ pub struct FaceEntry {
     /// The face image's file name in the faces folder (alignments store only).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub file: Option<String>,
+    /// Hand edits so far (0: as extracted). An edit names the revision it started from, so a
+    /// second editor's save of an older revision is refused instead of losing the first's.
+    #[serde(default)]
+    pub revision: u32,
+    /// Who changed the face by hand, when and what, oldest first.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub edits: Vec<EditRecord>,
+}
+
+/// One hand edit of a face.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct EditRecord {
+    pub by: String,
+    /// Seconds since 1970.
+    pub at: i64,
+    /// What changed: "landmarks", "painted mask", ...
+    pub what: String,
 }
 
 impl FaceEntry {
@@ -173,6 +190,8 @@ pub(crate) mod tests {
             masks,
             identity: Some(FaceDescriptor(std::array::from_fn(|i| i as f32 / 128.0))),
             file: None,
+            revision: 0,
+            edits: Vec::new(),
         }
     }
 

@@ -5,7 +5,9 @@ pub mod alignments;
 pub mod meta;
 pub mod png;
 
+pub mod curate;
+pub mod edit;
 pub mod jobs;
 pub use alignments::{Alignments, AlignmentsError, FrameEntry};
-pub use meta::{face_file_name, sha256_file, ExtractorSettings, FaceEntry, FaceMeta, FrameRef, SourceRef, StoredMask};
+pub use meta::{face_file_name, sha256_file, EditRecord, ExtractorSettings, FaceEntry, FaceMeta, FrameRef, SourceRef, StoredMask};
 pub use png::{read_face_meta, read_face_png, write_face_png, FacePngError};

@@ -5,12 +5,14 @@
 //! puts what people look for first, see [`SortKey::descending`]), grouping cuts the same numbers
 //! into bins, or for `face` into identity clusters ([`cluster`]).
 
+mod index;
 mod measures;
 
 use std::path::{Path, PathBuf};
 
 use crate::faces::{read_face_png, FacePngError};
 use crate::nets::recognition::FaceDescriptor;
+pub use index::FaceIndex;
 pub use measures::{blur, colourfulness, pose};
 
 /// What faces are sorted or grouped by.
@@ -55,7 +57,7 @@ pub enum SortError {
 }
 
 /// One face of a set, with what the measures need.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct FaceRecord {
     pub path: PathBuf,
     pub descriptor: Option<FaceDescriptor>,
@@ -80,27 +82,33 @@ pub fn load_dir(dir: &Path) -> Result<Vec<FaceRecord>, SortError> {
     paths.sort();
     let mut records = Vec::with_capacity(paths.len());
     for path in paths {
-        let (image, meta) = match read_face_png(&path) {
-            Ok(face) => face,
-            // A PNG without Doppel metadata is not a face of the set.
-            Err(FacePngError::NoMetadata) => continue,
-            Err(e) => return Err(SortError::Face(path, e)),
-        };
-        let rect = meta.face.detection.rect;
-        records.push(FaceRecord {
-            descriptor: meta.face.identity,
-            area: rect.width.max(0.0) * rect.height.max(0.0),
-            pose: pose(&meta.face.landmarks),
-            histogram: measures::histogram(&image),
-            sharpness: blur(&image),
-            colourfulness: colourfulness(&image),
-            path,
-        });
+        if let Some(record) = load_face(&path)? {
+            records.push(record);
+        }
     }
     if records.is_empty() {
         return Err(SortError::Empty(dir.into()));
     }
     Ok(records)
+}
+
+/// The record of one face PNG; `None` for a PNG without Doppel metadata (not a face of a set).
+pub fn load_face(path: &Path) -> Result<Option<FaceRecord>, SortError> {
+    let (image, meta) = match read_face_png(path) {
+        Ok(face) => face,
+        Err(FacePngError::NoMetadata) => return Ok(None),
+        Err(e) => return Err(SortError::Face(path.into(), e)),
+    };
+    let rect = meta.face.detection.rect;
+    Ok(Some(FaceRecord {
+        descriptor: meta.face.identity,
+        area: rect.width.max(0.0) * rect.height.max(0.0),
+        pose: pose(&meta.face.landmarks),
+        histogram: measures::histogram(&image),
+        sharpness: blur(&image),
+        colourfulness: colourfulness(&image),
+        path: path.into(),
+    }))
 }
 
 /// Each face's number for `key`.
@@ -164,30 +172,124 @@ pub fn group(records: &[FaceRecord], key: SortKey, bins: usize) -> Result<Vec<Ve
 /// usual threshold).
 pub const SAME_PERSON: f32 = 0.6;
 
+/// Sets up to this size are clustered exactly (a full distance matrix: 16 MB at 2,000);
+/// larger ones through a sample (see [`cluster`]).
+const EXACT_CLUSTERING: usize = 2000;
+
 /// Average-linkage clusters of descriptors: the closest two clusters merge while their mean
 /// distance is under `threshold`. Largest cluster first; members in input order.
+///
+/// Exact up to [`EXACT_CLUSTERING`] faces (nearest-neighbour chains, O(n²)). A larger set is
+/// clustered through an even sample of that size; every other face joins the sample cluster
+/// whose centre is nearest when within `threshold`, and the faces near none are clustered the
+/// same way in turn (so a person missed by the sample still gets a cluster of their own).
 pub fn cluster(descriptors: &[FaceDescriptor], threshold: f32) -> Vec<Vec<usize>> {
-    let n = descriptors.len();
-    let dist: Vec<Vec<f32>> = (0..n).map(|i| (0..n).map(|j| descriptors[i].distance(&descriptors[j])).collect()).collect();
-    let mut clusters: Vec<Vec<usize>> = (0..n).map(|i| vec![i]).collect();
-    loop {
-        let mut best: Option<(f32, usize, usize)> = None;
-        for a in 0..clusters.len() {
-            for b in a + 1..clusters.len() {
-                let sum: f32 = clusters[a].iter().flat_map(|&i| clusters[b].iter().map(move |&j| (i, j))).map(|(i, j)| dist[i][j]).sum();
-                let mean = sum / (clusters[a].len() * clusters[b].len()) as f32;
-                if mean < threshold && best.is_none_or(|(d, _, _)| mean < d) {
-                    best = Some((mean, a, b));
-                }
-            }
-        }
-        let Some((_, a, b)) = best else { break };
-        let merged = clusters.remove(b);
-        clusters[a].extend(merged);
-        clusters[a].sort_unstable();
-    }
+    let all: Vec<usize> = (0..descriptors.len()).collect();
+    let mut clusters = cluster_subset(descriptors, &all, threshold);
+    clusters.iter_mut().for_each(|c| c.sort_unstable());
     clusters.sort_by(|a, b| b.len().cmp(&a.len()).then(a[0].cmp(&b[0])));
     clusters
+}
+
+fn cluster_subset(descriptors: &[FaceDescriptor], ids: &[usize], threshold: f32) -> Vec<Vec<usize>> {
+    if ids.len() <= EXACT_CLUSTERING {
+        return average_linkage(descriptors, ids, threshold);
+    }
+    let step = ids.len().div_ceil(EXACT_CLUSTERING);
+    let sample: Vec<usize> = ids.iter().copied().step_by(step).collect();
+    let mut clusters = average_linkage(descriptors, &sample, threshold);
+    let centres: Vec<FaceDescriptor> = clusters.iter().map(|c| mean_descriptor(c.iter().map(|&i| &descriptors[i]))).collect();
+    let in_sample: std::collections::HashSet<usize> = sample.iter().copied().collect();
+    let mut leftover = Vec::new();
+    for &i in ids.iter().filter(|i| !in_sample.contains(i)) {
+        let nearest = centres.iter().enumerate().map(|(k, c)| (k, descriptors[i].distance(c))).min_by(|a, b| a.1.total_cmp(&b.1));
+        match nearest {
+            Some((k, d)) if d < threshold => clusters[k].push(i),
+            _ => leftover.push(i),
+        }
+    }
+    if !leftover.is_empty() {
+        clusters.extend(cluster_subset(descriptors, &leftover, threshold));
+    }
+    clusters
+}
+
+/// Exact average linkage of the faces `ids` by nearest-neighbour chains on a full distance
+/// matrix with Lance-Williams updates, cut at `threshold` (average linkage has no inversions,
+/// so the merges under the threshold are exactly the clusters at that height).
+fn average_linkage(descriptors: &[FaceDescriptor], ids: &[usize], threshold: f32) -> Vec<Vec<usize>> {
+    use rayon::prelude::*;
+    let n = ids.len();
+    if n == 0 {
+        return Vec::new();
+    }
+    let mut d = vec![0.0f32; n * n];
+    d.par_chunks_mut(n).enumerate().for_each(|(i, row)| {
+        for (j, v) in row.iter_mut().enumerate() {
+            *v = descriptors[ids[i]].distance(&descriptors[ids[j]]);
+        }
+    });
+    let mut size = vec![1usize; n];
+    let mut active = vec![true; n];
+    let mut parent: Vec<usize> = (0..n).collect();
+    let mut chain: Vec<usize> = Vec::new();
+    let mut remaining = n;
+    while remaining > 1 {
+        if chain.is_empty() {
+            chain.push(active.iter().position(|&a| a).unwrap_or(0));
+        }
+        let a = chain[chain.len() - 1];
+        let prev = chain.len().checked_sub(2).map(|k| chain[k]);
+        // The nearest other active cluster; on a tie the one before in the chain (so the
+        // chain always ends in a reciprocal pair).
+        let (mut best, mut best_d) = match prev {
+            Some(p) => (p, d[a * n + p]),
+            None => (usize::MAX, f32::INFINITY),
+        };
+        for j in 0..n {
+            if active[j] && j != a && d[a * n + j] < best_d {
+                (best, best_d) = (j, d[a * n + j]);
+            }
+        }
+        if best == usize::MAX {
+            break;
+        }
+        if Some(best) != prev {
+            chain.push(best);
+            continue;
+        }
+        chain.truncate(chain.len() - 2);
+        let (b, sa, sb) = (best, size[a] as f32, size[best] as f32);
+        for k in 0..n {
+            if active[k] && k != a && k != b {
+                let v = (sa * d[k * n + a] + sb * d[k * n + b]) / (sa + sb);
+                d[k * n + a] = v;
+                d[a * n + k] = v;
+            }
+        }
+        active[b] = false;
+        size[a] += size[b];
+        remaining -= 1;
+        if best_d < threshold {
+            // Union: b's tree under a's root.
+            let (ra, rb) = (find(&mut parent, a), find(&mut parent, b));
+            parent[rb] = ra;
+        }
+    }
+    let mut groups: std::collections::BTreeMap<usize, Vec<usize>> = std::collections::BTreeMap::new();
+    for i in 0..n {
+        let r = find(&mut parent, i);
+        groups.entry(r).or_default().push(ids[i]);
+    }
+    groups.into_values().collect()
+}
+
+fn find(parent: &mut [usize], mut i: usize) -> usize {
+    while parent[i] != i {
+        parent[i] = parent[parent[i]];
+        i = parent[i];
+    }
+    i
 }
 
 fn mean_descriptor<'a>(all: impl Iterator<Item = &'a FaceDescriptor>) -> FaceDescriptor {

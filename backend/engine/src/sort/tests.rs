@@ -124,3 +124,46 @@ fn a_folder_without_faces_is_a_clear_error() {
     assert!(matches!(load_dir(&dir.join("missing")), Err(SortError::Folder(..))));
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// Descriptors of `people` made-up people, `per` faces each, spread like real ones (0.25 from
+/// their person's centre; centres about 1.1 apart), interleaved.
+fn synthetic(people: usize, per: usize) -> (Vec<FaceDescriptor>, Vec<usize>) {
+    // A small deterministic generator: the test needs spread, not statistics.
+    let mut state = 0x9e37_79b9_7f4a_7c15u64;
+    let mut next = move || {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        (state >> 11) as f32 / (1u64 << 53) as f32 - 0.5
+    };
+    let unit = |v: [f32; 128], len: f32| {
+        let n = v.iter().map(|x| x * x).sum::<f32>().sqrt();
+        v.map(|x| x / n * len)
+    };
+    let centres: Vec<[f32; 128]> = (0..people).map(|_| unit(std::array::from_fn(|_| next()), 0.8)).collect();
+    let (mut out, mut who) = (Vec::new(), Vec::new());
+    for k in 0..per {
+        for (p, c) in centres.iter().enumerate() {
+            let noise = unit(std::array::from_fn(|_| next()), 0.25);
+            out.push(FaceDescriptor(std::array::from_fn(|i| c[i] + noise[i])));
+            who.push(p);
+            let _ = k;
+        }
+    }
+    (out, who)
+}
+
+#[test]
+fn large_sets_cluster_into_their_people_through_a_sample() {
+    for (people, per) in [(5, 40), (7, 700)] {
+        let (descriptors, who) = synthetic(people, per);
+        assert_eq!(descriptors.len() > EXACT_CLUSTERING, per == 700);
+        let clusters = cluster(&descriptors, SAME_PERSON);
+        assert_eq!(clusters.len(), people, "{} faces", descriptors.len());
+        for c in &clusters {
+            assert!(c.iter().all(|&i| who[i] == who[c[0]]), "a cluster mixes people");
+            assert!(c.windows(2).all(|w| w[0] < w[1]), "members in input order");
+        }
+        assert_eq!(clusters.iter().map(Vec::len).sum::<usize>(), descriptors.len());
+    }
+}

@@ -86,13 +86,15 @@ pub fn load_sample(path: &Path, frame: CropFrame, side: u32) -> Result<Source, D
 }
 
 /// The training crop of the face PNG at `path`: `frame` cut from the stored crop, resized to
-/// `side`, with its `extended` mask (all ones if the face has none) and its landmarks.
+/// `side`, with its mask (the one painted in the frame editor, else `extended`; all ones if
+/// the face has none) and its landmarks.
 pub fn load_face(path: &Path, frame: CropFrame, side: u32) -> Result<Face, DataError> {
     let (crop, meta) = read_face_png(path).map_err(|source| DataError::Face { path: path.into(), source })?;
     let fraction = training_fraction(path, &meta, frame)?;
     let (cut, offset) = central_square(crop.width().min(crop.height()), fraction);
     let rgb = resize(&crop_imm(&crop, offset, offset, cut, cut).to_image(), side, side, FilterType::Triangle);
-    let mask = match meta.face.mask(MaskKind::Extended).map(|m| m.decode()) {
+    let stored = meta.face.mask(MaskKind::Painted).or_else(|| meta.face.mask(MaskKind::Extended));
+    let mask = match stored.map(|m| m.decode()) {
         Some(Ok(m)) => {
             let (mcut, moff) = central_square(m.image.width(), fraction);
             resize(&crop_imm(&m.image, moff, moff, mcut, mcut).to_image(), side, side, FilterType::Triangle)

@@ -1,6 +1,7 @@
 //! `GET /api/projects/{id}/facesets/{set}/faces/{file}`: one face PNG of a face set, and with
 //! `?size=N` a small square JPEG of it, made on the first request and cached under the
-//! project's `cache/` (a 512 px face PNG is ~200 KB; its 128 px JPEG ~5 KB).
+//! project's `cache/` (a 512 px face PNG is ~200 KB; its 128 px JPEG ~5 KB). `?trash=true`
+//! serves a face of the set's trash.
 //!
 //! The file name must be a face file name (`<stem>_<frame>_<face>.png`); anything else,
 //! including every path trick, is 404 before the file system is asked.
@@ -24,6 +25,9 @@ pub const THUMB_SIZES: [u32; 3] = [64, 128, 256];
 #[derive(serde::Deserialize)]
 pub struct FaceQuery {
     size: Option<u32>,
+    /// A face of the set's trash.
+    #[serde(default)]
+    trash: bool,
 }
 
 pub async fn face(
@@ -36,7 +40,7 @@ pub async fn face(
     project_access(&state, &session, project, Role::Viewer).await?;
     let set = state.ctx.store.face_set(project, set).await?;
     let dirs = state.ctx.store.dirs();
-    let path = dirs.face_file(project, set.id, &file)?;
+    let path = if query.trash { dirs.trashed_face_file(project, set.id, &file)? } else { dirs.face_file(project, set.id, &file)? };
     if !tokio::fs::metadata(&path).await.is_ok_and(|m| m.is_file()) {
         return Err(ApiError::NotFound);
     }
@@ -51,7 +55,9 @@ pub async fn face(
         }
     };
     let mut res = ServeFile::new_with_mime(path, &mime).oneshot(req).await.map_err(ApiError::internal)?.into_response();
-    res.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("private, max-age=3600"));
+    // Faces change under their name when someone edits them: the browser asks again each
+    // time (a 304 when unchanged).
+    res.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("private, no-cache"));
     Ok(res)
 }
 
@@ -73,4 +79,39 @@ async fn thumbnail(dirs: DataDir, project: i64, set: i64, file: String, png: Pat
     .await
     .map_err(ApiError::internal)?;
     made.map_err(ApiError::internal)
+}
+
+/// `GET /api/projects/{id}/facesets/{set}/faces/{file}/frame`: the source frame of a face, upright
+/// as extraction saw it, as a JPEG (decoded once, then cached), for the frame editor.
+pub async fn frame(
+    State(state): State<AppState>,
+    session: Session,
+    Path((project, set, file)): Path<(i64, i64, String)>,
+    req: Request<Body>,
+) -> Result<Response, ApiError> {
+    project_access(&state, &session, project, Role::Viewer).await?;
+    let set = state.ctx.store.face_set(project, set).await?;
+    let dirs = state.ctx.store.dirs().clone();
+    let png = dirs.face_file(project, set.id, &file)?;
+    let media = state.ctx.store.media(project, set.source_media.ok_or(ApiError::NotFound)?).await?;
+    let source = dirs.media_file(project, &media.stored_name)?;
+    let set_id = set.id;
+    let jpeg = tokio::task::spawn_blocking(move || -> Result<PathBuf, ApiError> {
+        let meta = match doppel_engine::faces::read_face_meta(&png) {
+            Ok(m) => m,
+            Err(doppel_engine::faces::FacePngError::Io(e)) if e.kind() == std::io::ErrorKind::NotFound => return Err(ApiError::NotFound),
+            Err(e) => return Err(ApiError::internal(e)),
+        };
+        let jpeg = dirs.face_frame_file(project, set_id, meta.frame.index);
+        if !jpeg.is_file() {
+            let image = doppel_engine::faces::edit::source_frame(&source, meta.frame.index).map_err(ApiError::internal)?;
+            crate::jpeg::save_thumbnail(&jpeg, &image).map_err(ApiError::internal)?;
+        }
+        Ok(jpeg)
+    })
+    .await
+    .map_err(ApiError::internal)??;
+    let mut res = ServeFile::new_with_mime(jpeg, &mime_guess::mime::IMAGE_JPEG).oneshot(req).await.map_err(ApiError::internal)?.into_response();
+    res.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("private, max-age=3600"));
+    Ok(res)
 }

@@ -1,0 +1,279 @@
+//! The gallery's work on face set folders, for the app's server functions: sorting and grouping
+//! from the engine's measures (kept in a [`FaceIndex`] per set, in memory and on disk), and the
+//! trash with the alignments store kept in step. One change at a time per set (a lock per
+//! folder), so two people deleting at once both land and the store loses neither.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Instant;
+
+use app::api::ssr::{CurationError, EditRequest, FaceCuration};
+use app::api::{FaceEditDto, EditableFace, FacesChanged, FacesMoved, Gallery, GalleryFace, GalleryOrder};
+use doppel_engine::faces::curate::{CurateError, FaceFolder};
+use doppel_engine::faces::edit::{source_frame, EditError, FaceEdit};
+use doppel_engine::geometry::{Landmarks68, Point};
+use doppel_engine::mask::MaskKind;
+use doppel_engine::sort::{self, FaceIndex, SortError, SortKey};
+
+use crate::events::{EventBody, EventHub};
+
+/// Face sets whose measures stay in memory (about 1 KB a face); others are read from disk.
+const INDEXES_KEPT: usize = 8;
+
+pub struct EngineCuration {
+    hub: EventHub,
+    indexes: Mutex<Vec<(PathBuf, Arc<Mutex<FaceIndex>>)>>,
+    locks: Mutex<HashMap<PathBuf, Arc<Mutex<()>>>>,
+}
+
+impl EngineCuration {
+    pub fn new(hub: EventHub) -> EngineCuration {
+        EngineCuration { hub, indexes: Mutex::new(Vec::new()), locks: Mutex::new(HashMap::new()) }
+    }
+
+    /// The set's index, most recently used first; loaded from `file` when not in memory.
+    fn index(&self, dir: &Path, file: &Path) -> Arc<Mutex<FaceIndex>> {
+        let mut kept = lock(&self.indexes);
+        let found = match kept.iter().position(|(d, _)| d == dir) {
+            Some(k) => kept.remove(k).1,
+            None => Arc::new(Mutex::new(FaceIndex::load(file))),
+        };
+        kept.insert(0, (dir.to_path_buf(), found.clone()));
+        kept.truncate(INDEXES_KEPT);
+        found
+    }
+
+    fn folder_lock(&self, dir: &Path) -> Arc<Mutex<()>> {
+        lock(&self.locks).entry(dir.to_path_buf()).or_default().clone()
+    }
+
+    fn moved(&self, dir: &Path, files: &[String], restore: bool) -> Result<FacesMoved, CurationError> {
+        let guard = self.folder_lock(dir);
+        let _held = lock(&guard);
+        let folder = FaceFolder::open(dir).map_err(curate_error)?;
+        let m = if restore { folder.restore(files) } else { folder.trash(files) }.map_err(curate_error)?;
+        Ok(FacesMoved { moved: m.moved, absent: m.absent })
+    }
+}
+
+impl FaceCuration for EngineCuration {
+    fn gallery(&self, dir: &Path, index_file: &Path, order: &GalleryOrder) -> Result<Gallery, CurationError> {
+        let started = Instant::now();
+        if !dir.is_dir() {
+            return Ok(Gallery { faces: Vec::new(), groups: Vec::new(), trashed: 0, measured: 0, millis: 0 });
+        }
+        let trashed = FaceFolder::open(dir).and_then(|f| f.trashed()).map_err(curate_error)?.len();
+        if order.is_plain() {
+            let faces = face_names(dir)?.into_iter().map(|file| GalleryFace { file, group: 0, value: None }).collect();
+            return Ok(Gallery { faces, groups: Vec::new(), trashed, measured: 0, millis: started.elapsed().as_millis() as u64 });
+        }
+        let index = self.index(dir, index_file);
+        let (records, measured) = {
+            let mut index = lock(&index);
+            let measured = index.refresh(dir).map_err(sort_error)?;
+            if measured > 0 {
+                if let Err(e) = index.save(index_file) {
+                    tracing::warn!("cannot keep the sort measures in {}: {e}", index_file.display());
+                }
+            }
+            (index.records(), measured)
+        };
+        let sort_key = key(&order.sort)?;
+        let values = match sort_key {
+            Some(k) => Some(sort::measure(&records, k).map_err(sort_error)?),
+            None => None,
+        };
+        let ranked: Vec<usize> = match sort_key {
+            Some(k) => sort::sort(&records, k).map_err(sort_error)?,
+            None => (0..records.len()).collect(),
+        };
+        let (groups, labels) = match key(&order.group)? {
+            None => (vec![ranked.clone()], Vec::new()),
+            Some(g) => grouped(&records, g, order.bins, &ranked)?,
+        };
+        let name = |i: usize| records[i].path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        let faces = groups
+            .iter()
+            .enumerate()
+            .flat_map(|(k, members)| members.iter().map(move |&i| (k, i)))
+            .map(|(k, i)| GalleryFace { file: name(i), group: k as u32, value: values.as_ref().map(|v| v[i]) })
+            .collect();
+        Ok(Gallery { faces, groups: labels, trashed, measured, millis: started.elapsed().as_millis() as u64 })
+    }
+
+    fn trashed(&self, dir: &Path) -> Result<Gallery, CurationError> {
+        let started = Instant::now();
+        let names = if dir.is_dir() { FaceFolder::open(dir).and_then(|f| f.trashed()).map_err(curate_error)? } else { Vec::new() };
+        let trashed = names.len();
+        let faces = names.into_iter().filter(|n| doppel_store::is_face_file_name(n)).map(|file| GalleryFace { file, group: 0, value: None }).collect();
+        Ok(Gallery { faces, groups: Vec::new(), trashed, measured: 0, millis: started.elapsed().as_millis() as u64 })
+    }
+
+    fn trash(&self, dir: &Path, files: &[String]) -> Result<FacesMoved, CurationError> {
+        self.moved(dir, files, false)
+    }
+
+    fn restore(&self, dir: &Path, files: &[String]) -> Result<FacesMoved, CurationError> {
+        self.moved(dir, files, true)
+    }
+
+    fn face_for_edit(&self, dir: &Path, file: &str) -> Result<EditableFace, CurationError> {
+        let path = dir.join(file);
+        let meta = match doppel_engine::faces::read_face_meta(&path) {
+            Ok(m) => m,
+            Err(doppel_engine::faces::FacePngError::Io(e)) if e.kind() == std::io::ErrorKind::NotFound => {
+                return Err(CurationError::Invalid(format!("{file} is not in this face set (deleted?)")));
+            }
+            Err(e) => return Err(CurationError::Internal(format!("{}: {e}", path.display()))),
+        };
+        let names = face_names(dir)?;
+        let at = names.binary_search_by(|n| n.as_str().cmp(file)).ok();
+        let previous = at.and_then(|k| k.checked_sub(1)).map(|k| names[k].clone());
+        let next = at.and_then(|k| names.get(k + 1)).cloned();
+        let face = &meta.face;
+        let mask = face.mask(MaskKind::Painted).or_else(|| face.mask(MaskKind::Extended));
+        let r = face.detection.rect;
+        Ok(EditableFace {
+            file: file.into(),
+            frame: meta.frame.index,
+            frame_width: meta.source.width,
+            frame_height: meta.source.height,
+            rect: [r.x, r.y, r.width, r.height],
+            landmarks: face.landmarks.points().iter().map(|p| [p.x, p.y]).collect(),
+            revision: face.revision,
+            edits: face.edits.iter().map(|e| FaceEditDto { by: e.by.clone(), at: e.at, what: e.what.clone() }).collect(),
+            mask_png: mask.map(|m| m.png.clone()).unwrap_or_default(),
+            mask_painted: face.mask(MaskKind::Painted).is_some(),
+            previous,
+            next,
+        })
+    }
+
+    fn save_edit(&self, dir: &Path, file: &str, source: &Path, edit: EditRequest) -> Result<u32, CurationError> {
+        let landmarks = edit.landmarks.map(|points| Landmarks68(std::array::from_fn(|i| Point::new(points[i][0], points[i][1]))));
+        let painted = match edit.painted_png {
+            Some(bytes) => Some(
+                image::load_from_memory_with_format(&bytes, image::ImageFormat::Png)
+                    .map_err(|e| CurationError::Invalid(format!("the painted mask is not a readable PNG: {e}")))?
+                    .to_luma8(),
+            ),
+            None => None,
+        };
+        let guard = self.folder_lock(dir);
+        let _held = lock(&guard);
+        let folder = FaceFolder::open(dir).map_err(curate_error)?;
+        // The frame is decoded only when the landmarks move (it is most of the time an edit takes).
+        let meta = doppel_engine::faces::read_face_meta(&dir.join(file)).map_err(|e| CurationError::Invalid(format!("{file}: {e}")))?;
+        let frame = match &landmarks {
+            Some(l) if *l != meta.face.landmarks => Some(source_frame(source, meta.frame.index).map_err(edit_error)?),
+            _ => None,
+        };
+        let at = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs() as i64);
+        let saved = folder.edit(file, frame.as_ref(), FaceEdit { revision: edit.revision, landmarks, painted, by: edit.by, at }).map_err(edit_error)?;
+        Ok(saved.face.revision)
+    }
+
+    fn announce(&self, project: i64, change: FacesChanged) {
+        self.hub.send(project, EventBody::Faces(change));
+    }
+}
+
+/// The groups of `records` by `key`, each in `ranked` order, and their labels.
+fn grouped(records: &[sort::FaceRecord], key: SortKey, bins: usize, ranked: &[usize]) -> Result<(Vec<Vec<usize>>, Vec<String>), CurationError> {
+    let mut groups = sort::group(records, key, bins).map_err(sort_error)?;
+    let mut rank = vec![0usize; records.len()];
+    ranked.iter().enumerate().for_each(|(r, &i)| rank[i] = r);
+    groups.iter_mut().for_each(|g| g.sort_by_key(|&i| rank[i]));
+    let labels = if key == SortKey::Face {
+        groups.iter().enumerate().map(|(k, g)| format!("person {} ({} faces)", k + 1, g.len())).collect()
+    } else {
+        let values = sort::measure(records, key).map_err(sort_error)?;
+        groups
+            .iter()
+            .map(|g| {
+                let (lo, hi) = g.iter().fold((f32::MAX, f32::MIN), |(lo, hi), &i| (lo.min(values[i]), hi.max(values[i])));
+                format!("{} {} to {} ({} faces)", key_name(key), short(lo), short(hi), g.len())
+            })
+            .collect()
+    };
+    Ok((groups, labels))
+}
+
+fn short(v: f32) -> String {
+    if v.abs() >= 100.0 { format!("{v:.0}") } else { format!("{v:.2}") }
+}
+
+fn key_name(key: SortKey) -> &'static str {
+    match key {
+        SortKey::Face => "identity",
+        SortKey::Hist => "histogram",
+        SortKey::Blur => "sharpness",
+        SortKey::Yaw => "yaw",
+        SortKey::Pitch => "pitch",
+        SortKey::Size => "size",
+        SortKey::Color => "colour",
+    }
+}
+
+/// The engine's key of a gallery name: `None` for `name` (frame order) and for no grouping.
+pub fn key(name: &str) -> Result<Option<SortKey>, CurationError> {
+    if name.is_empty() || name == "name" {
+        return Ok(None);
+    }
+    serde_json::from_value(serde_json::Value::String(name.into())).map(Some).map_err(|_| CurationError::Invalid(format!("cannot sort or group by '{name}'")))
+}
+
+/// The face PNGs of `dir` by name (frame order), as the extraction names them.
+fn face_names(dir: &Path) -> Result<Vec<String>, CurationError> {
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .map_err(|e| CurationError::Internal(format!("{}: {e}", dir.display())))?
+        .flatten()
+        .filter(|e| e.file_type().is_ok_and(|t| t.is_file()))
+        .filter_map(|e| e.file_name().into_string().ok())
+        .filter(|n| doppel_store::is_face_file_name(n))
+        .collect();
+    names.sort();
+    Ok(names)
+}
+
+fn sort_error(e: SortError) -> CurationError {
+    match e {
+        SortError::NoDescriptor(_) => CurationError::Invalid("some faces have no identity descriptor: identity needs faces extracted with descriptors".into()),
+        other => CurationError::Internal(other.to_string()),
+    }
+}
+
+fn curate_error(e: CurateError) -> CurationError {
+    match e {
+        e @ (CurateError::BadName(_) | CurateError::Exists { .. } | CurateError::OtherSource { .. }) => CurationError::Invalid(e.to_string()),
+        other => CurationError::Internal(other.to_string()),
+    }
+}
+
+fn edit_error(e: EditError) -> CurationError {
+    match e {
+        e @ (EditError::Write(..) | EditError::Store(_) | EditError::Source(_)) => CurationError::Internal(e.to_string()),
+        EditError::Curate(c) => curate_error(c),
+        other => CurationError::Invalid(other.to_string()),
+    }
+}
+
+/// A poisoned lock only means another request panicked; the data behind it is still whole.
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_sort_and_group_the_app_offers_is_an_engine_key() {
+        for (name, _) in app::api::SORT_KEYS.iter().chain(app::api::GROUP_KEYS.iter()) {
+            let k = key(name).unwrap_or_else(|_| panic!("{name}"));
+            assert_eq!(k.is_none(), name.is_empty() || *name == "name", "{name}");
+        }
+        assert!(matches!(key("../x"), Err(CurationError::Invalid(_))));
+    }
+}
