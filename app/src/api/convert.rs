@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 pub const CONVERT_JOB: &str = "convert";
 
 /// The engine's choices, in the order the form offers them; the first is the default.
-pub const MASKS: [&str; 4] = ["extended", "components", "learned", "none"];
+pub const MASKS: [&str; 5] = ["extended", "components", "learned", "painted", "none"];
 pub const COLORS: [&str; 5] = ["avg-color", "color-transfer", "match-hist", "seamless-clone", "none"];
 pub const SHARPENS: [&str; 4] = ["none", "box", "gaussian", "unsharp"];
 pub const DIRECTIONS: [&str; 2] = ["a-to-b", "b-to-a"];
@@ -247,7 +247,7 @@ mod tests {
     fn every_field_is_checked_with_a_message_that_says_what_is_wrong() {
         let err = |f: ConvertForm| f.parse().unwrap_err();
         assert_eq!(err(ConvertForm { media: "".into(), ..form() }), "pick the video to convert");
-        assert!(err(ConvertForm { mask: "painted-by-hand".into(), ..form() }).contains("pick one of extended, components, learned, none"));
+        assert!(err(ConvertForm { mask: "painted-by-hand".into(), ..form() }).contains("pick one of extended, components, learned, painted, none"));
         assert!(err(ConvertForm { erode: "80".into(), ..form() }).contains("erode must be a number from -50 to 50"));
         assert!(err(ConvertForm { blur: "NaN".into(), ..form() }).contains("blur must be a number"));
         assert!(err(ConvertForm { crf: "52".into(), ..form() }).contains("from 0 to 51"));

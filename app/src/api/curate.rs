@@ -113,6 +113,7 @@ pub async fn save_face_edit(
     revision: u32,
     #[server(default)] landmarks: String,
     #[server(default)] painted: String,
+    #[server(default)] rect: String,
 ) -> Result<u32, AppError> {
     use super::ssr::*;
     use super::FacesChanged;
@@ -123,18 +124,56 @@ pub async fn save_face_edit(
     }
     let landmarks = parse_landmarks(&landmarks).map_err(invalid)?;
     let painted_png = parse_png(&painted).map_err(invalid)?;
-    let source = match set.source_media {
-        Some(id) => ctx.store.media(p.id, id).await?,
-        None => return Err(invalid("the video or photo these faces come from was deleted: its faces cannot be edited")),
-    };
-    let source = ctx.store.dirs().media_file(p.id, &source.stored_name)?;
+    let rect = parse_rect(&rect).map_err(invalid)?;
+    let source = source_of(&ctx, p.id, &set).await?;
     let dir = ctx.store.dirs().face_set_dir(p.id, set.id);
     let curation = ctx.curation.clone();
-    let edit = EditRequest { revision, landmarks, painted_png, by: me.username.clone() };
+    let edit = EditRequest { revision, landmarks, rect, painted_png, by: me.username.clone() };
     let name = file.clone();
     let revision = tokio::task::spawn_blocking(move || curation.save_edit(&dir, &name, &source, edit)).await.map_err(internal)?.map_err(curation_error)?;
     ctx.curation.announce(p.id, FacesChanged { face_set_id: set.id, trashed: Vec::new(), restored: Vec::new(), edited: vec![file], by: me.username });
     Ok(revision)
+}
+
+/// The aligner's landmarks for a moved or resized box on a face's frame (the editor's
+/// Re-align); nothing is saved. Editors and owners.
+#[server(endpoint = "realign_face")]
+pub async fn realign_face(project: i64, set: i64, file: String, rect: String) -> Result<Vec<[f32; 2]>, AppError> {
+    use super::ssr::*;
+    let (_, p, ctx) = project_access(project, doppel_store::Role::Editor).await?;
+    let set = ctx.store.face_set(p.id, set).await?;
+    if !doppel_store::is_face_file_name(&file) {
+        return Err(AppError::NotFound);
+    }
+    let rect = parse_rect(&rect).map_err(invalid)?.ok_or_else(|| invalid("a box is needed"))?;
+    let source = source_of(&ctx, p.id, &set).await?;
+    let dir = ctx.store.dirs().face_set_dir(p.id, set.id);
+    let curation = ctx.curation.clone();
+    tokio::task::spawn_blocking(move || curation.realign(&dir, &file, &source, rect)).await.map_err(internal)?.map_err(curation_error)
+}
+
+/// The stored video or photo a face set comes from.
+#[cfg(feature = "ssr")]
+async fn source_of(ctx: &super::ssr::ServerContext, project: i64, set: &doppel_store::FaceSet) -> Result<std::path::PathBuf, AppError> {
+    use super::ssr::invalid;
+    let media = match set.source_media {
+        Some(id) => ctx.store.media(project, id).await?,
+        None => return Err(invalid("the video or photo these faces come from was deleted: its faces cannot be edited")),
+    };
+    Ok(ctx.store.dirs().media_file(project, &media.stored_name)?)
+}
+
+/// `x,y,w,h` with a positive width and height -> a box; empty -> none.
+pub fn parse_rect(raw: &str) -> Result<Option<[f32; 4]>, String> {
+    if raw.trim().is_empty() {
+        return Ok(None);
+    }
+    let v: Vec<f32> = raw.split(',').map(|t| t.trim().parse::<f32>().ok().filter(|v| v.is_finite())).collect::<Option<_>>().ok_or("the box must be numbers")?;
+    match v.as_slice() {
+        [x, y, w, h] if *w > 0.0 && *h > 0.0 => Ok(Some([*x, *y, *w, *h])),
+        [_, _, _, _] => Err("the box must have a positive width and height".into()),
+        _ => Err(format!("a box is 4 numbers (x, y, width, height), not {}", v.len())),
+    }
 }
 
 /// 136 comma-separated numbers -> 68 points; empty -> none.
@@ -228,5 +267,9 @@ mod tests {
         assert!(parse_landmarks("1,2,3").unwrap_err().contains("not 3"));
         assert!(parse_landmarks(&ok.replace("7,", "NaN,")).is_err());
         assert!(parse_landmarks(&ok.replace("7,", "x,")).is_err());
+        assert_eq!(parse_rect("1, 2, 3.5, 4").unwrap(), Some([1.0, 2.0, 3.5, 4.0]));
+        assert_eq!(parse_rect("").unwrap(), None);
+        assert!(parse_rect("1,2,0,4").unwrap_err().contains("positive"));
+        assert!(parse_rect("1,2,3").unwrap_err().contains("not 3"));
     }
 }

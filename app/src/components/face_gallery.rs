@@ -215,7 +215,7 @@ pub fn FaceGallery(project: i64, set: i64, can_edit: bool, feed: GalleryFeed) ->
                 </button>
             </div>
         </div>
-        <p class="hint">"Click, Shift-click, Ctrl-click or drag across faces to select them; arrow keys move, Del deletes (into the trash), Enter or a double click opens a face."</p>
+        <p class="hint">"Click, Shift-click, Ctrl-click or drag across faces to select them, or click a group's title; Ctrl+A selects all, Ctrl+I inverts; arrow keys move, Del deletes (into the trash), Enter or a double click opens a face."</p>
         {move || status.get().map(|s| match s {
             Ok(line) => view! { <p class="ok" data-testid="gallery-status">{line}</p> }.into_any(),
             Err(line) => view! { <p class="error" role="alert" data-testid="gallery-status">{line}</p> }.into_any(),

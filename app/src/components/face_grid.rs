@@ -1,7 +1,8 @@
 //! The gallery's grid: every face of a set as a thumbnail, virtualised (only the rows in view
 //! and a few around are in the DOM, so 10,000 faces scroll like 100), with selection by click,
 //! Shift-click (range), Ctrl/Cmd-click (toggle), a rubber band dragged from empty space, and the
-//! keyboard (arrows, Shift+arrows, Home/End, Ctrl+A, Escape, Enter to open, Delete).
+//! keyboard (arrows, Shift+arrows, Home/End, Ctrl+A, Ctrl+I to invert, Escape, Enter to open,
+//! Delete). A click on a group's header selects the group (Ctrl/Shift: adds it).
 //!
 //! Browser only: the page renders it after hydration (its sizes come from the DOM).
 
@@ -169,6 +170,16 @@ pub fn FaceGrid(
         selected.set(chosen);
     };
     let on_up = move |_| band.set(None);
+    let pick_group = move |ev: MouseEvent, group: u32| {
+        let members: Vec<String> = faces.with_untracked(|f| f.iter().filter(|x| x.group == group).map(|x| x.file.clone()).collect());
+        let keep = ev.ctrl_key() || ev.meta_key() || ev.shift_key();
+        selected.update(|s| {
+            if !keep {
+                s.clear();
+            }
+            s.extend(members);
+        });
+    };
 
     let scroll_to = move |i: usize| {
         let (Some(el), Some((_, y))) = (scroller.get_untracked(), layout.with_untracked(|l| l.position(i))) else { return };
@@ -195,6 +206,11 @@ pub fn FaceGrid(
             "a" | "A" if ev.ctrl_key() || ev.meta_key() => {
                 ev.prevent_default();
                 selected.set(faces.with_untracked(|f| f.iter().map(|x| x.file.clone()).collect()));
+            }
+            "i" | "I" if ev.ctrl_key() || ev.meta_key() => {
+                ev.prevent_default();
+                let now = selected.get_untracked();
+                selected.set(faces.with_untracked(|f| f.iter().filter(|x| !now.contains(&x.file)).map(|x| x.file.clone()).collect()));
             }
             k => {
                 let to = match focus.get_untracked() {
@@ -225,7 +241,8 @@ pub fn FaceGrid(
                 <For each=move || items.get() key=Item::key let:item>
                     {match item {
                         Item::Header { group, top } => view! {
-                            <div class="gallery-header" style=format!("transform:translateY({top}px)") data-group=group>
+                            <div class="gallery-header" style=format!("transform:translateY({top}px)") data-group=group
+                                title="Select this group (Ctrl or Shift: add it)" on:click=move |ev| pick_group(ev, group)>
                                 {move || groups.with(|g| g.get(group as usize).cloned().unwrap_or_default())}
                             </div>
                         }.into_any(),

@@ -1,7 +1,7 @@
 //! The frame editor's canvases (browser only; the page renders them after hydration):
 //! [`FrameCanvas`] shows a face's source frame with its box and 68 landmarks, and lets points
-//! or whole groups be dragged, the view zoomed (wheel, about the cursor) and panned (drag on
-//! empty space); [`MaskCanvas`] shows the face's crop with its mask and paints (left button) or
+//! or whole groups be dragged, the box moved or resized by its corners (box mode), the view
+//! zoomed (wheel, about the cursor) and panned (drag on empty space); [`MaskCanvas`] shows the face's crop with its mask and paints (left button) or
 //! erases (right button or Shift) it with a round brush.
 
 use super::editor_state::{moved, nearest, View, GROUPS};
@@ -37,15 +37,36 @@ fn load_image(src: &str, loaded: RwSignal<u32>) -> Option<send_wrapper::SendWrap
 #[derive(Clone)]
 enum Drag {
     Point { index: usize, group: bool, start: Vec<[f32; 2]>, from: [f32; 2] },
+    /// The box moved (`corner: None`) or resized by one corner (0 top left, clockwise).
+    Box { start: [f32; 4], from: [f32; 2], corner: Option<usize> },
     Pan { from: (f64, f64), view: View },
+}
+
+/// The corners of a box `[x, y, w, h]`, top left first, clockwise.
+fn corners(r: [f32; 4]) -> [[f32; 2]; 4] {
+    [[r[0], r[1]], [r[0] + r[2], r[1]], [r[0] + r[2], r[1] + r[3]], [r[0], r[1] + r[3]]]
+}
+
+/// `start` moved by `(dx, dy)`, or with `corner` moved by it and the opposite corner kept.
+fn dragged_box(start: [f32; 4], corner: Option<usize>, dx: f32, dy: f32) -> [f32; 4] {
+    let Some(c) = corner else { return [start[0] + dx, start[1] + dy, start[2], start[3]] };
+    let pts = corners(start);
+    let (moved, kept) = ([pts[c][0] + dx, pts[c][1] + dy], pts[(c + 2) % 4]);
+    let (x0, x1) = (moved[0].min(kept[0]), moved[0].max(kept[0]));
+    let (y0, y1) = (moved[1].min(kept[1]), moved[1].max(kept[1]));
+    [x0, y0, (x1 - x0).max(4.0), (y1 - y0).max(4.0)]
 }
 
 #[component]
 pub fn FrameCanvas(
     /// The frame's JPEG.
     src: String,
-    /// The detector's box, `[x, y, w, h]` in frame pixels.
-    rect: [f32; 4],
+    /// The detector's box, `[x, y, w, h]` in frame pixels (changed live while dragging).
+    rect: RwSignal<[f32; 4]>,
+    /// Drags move or resize the box instead of the points.
+    box_mode: RwSignal<bool>,
+    /// A box drag ended: the box it left.
+    on_box: Callback<[f32; 4]>,
     /// The points as shown (changed live while dragging).
     landmarks: RwSignal<Vec<[f32; 2]>>,
     /// Drag a point's whole group (eye, brow, jaw, ...) instead of the point.
@@ -71,11 +92,11 @@ pub fn FrameCanvas(
             let w = c.client_width().max(320) as u32;
             c.set_width(w);
             c.set_height(w * 3 / 4);
-            view.set(View::around(rect, f64::from(w), f64::from(w * 3 / 4)));
+            view.set(View::around(rect.get_untracked(), f64::from(w), f64::from(w * 3 / 4)));
         }
     });
     Effect::new(move |_| {
-        let (v, points, hot, _) = (view.get(), landmarks.get(), hover.get(), loaded.get());
+        let (v, points, hot, _, rect, boxing) = (view.get(), landmarks.get(), hover.get(), loaded.get(), rect.get(), box_mode.get());
         let Some(c) = canvas.get_untracked() else { return };
         let Some(ctx) = context(&c) else { return };
         let (w, h) = (f64::from(c.width()), f64::from(c.height()));
@@ -91,8 +112,15 @@ pub fn FrameCanvas(
         });
         let (bx, by) = v.to_canvas([rect[0], rect[1]]);
         ctx.set_stroke_style_str("#2fd27a");
-        ctx.set_line_width(1.5);
+        ctx.set_line_width(if boxing { 2.5 } else { 1.5 });
         ctx.stroke_rect(bx, by, f64::from(rect[2]) * v.scale, f64::from(rect[3]) * v.scale);
+        if boxing {
+            ctx.set_fill_style_str("#2fd27a");
+            for c in corners(rect) {
+                let (x, y) = v.to_canvas(c);
+                ctx.fill_rect(x - 5.0, y - 5.0, 10.0, 10.0);
+            }
+        }
         let hot_group = hot.map(|i| super::editor_state::group_of(i).0);
         for (_, range, closed) in GROUPS.iter().cloned() {
             ctx.begin_path();
@@ -123,7 +151,20 @@ pub fn FrameCanvas(
         ev.prevent_default();
         let (x, y) = canvas_point(&c, &ev);
         let v = view.get_untracked();
-        let hit = if editable { nearest(&landmarks.get_untracked(), &v, x, y, PICK_RADIUS) } else { None };
+        let at = v.to_frame(x, y);
+        if editable && box_mode.get_untracked() && ev.button() == 0 {
+            let r = rect.get_untracked();
+            let corner = corners(r).iter().position(|c| {
+                let (cx, cy) = v.to_canvas(*c);
+                (cx - x).hypot(cy - y) <= 10.0
+            });
+            let inside = at[0] >= r[0] && at[0] <= r[0] + r[2] && at[1] >= r[1] && at[1] <= r[1] + r[3];
+            if corner.is_some() || inside {
+                drag.set_value(Some(Drag::Box { start: r, from: at, corner }));
+                return;
+            }
+        }
+        let hit = if editable && !box_mode.get_untracked() { nearest(&landmarks.get_untracked(), &v, x, y, PICK_RADIUS) } else { None };
         drag.set_value(Some(match hit {
             Some(index) if ev.button() == 0 => Drag::Point { index, group: group_mode.get_untracked() || ev.alt_key(), start: landmarks.get_untracked(), from: v.to_frame(x, y) },
             _ => Drag::Pan { from: (x, y), view: v },
@@ -137,6 +178,10 @@ pub fn FrameCanvas(
                 let at = view.get_untracked().to_frame(x, y);
                 landmarks.set(moved(&start, index, group, at[0] - from[0], at[1] - from[1]));
             }
+            Some(Drag::Box { start, from, corner }) => {
+                let at = view.get_untracked().to_frame(x, y);
+                rect.set(dragged_box(start, corner, at[0] - from[0], at[1] - from[1]));
+            }
             Some(Drag::Pan { from, view: v }) => view.set(View { ox: v.ox + x - from.0, oy: v.oy + y - from.1, ..v }),
             None => {
                 let hit = nearest(&landmarks.get_untracked(), &view.get_untracked(), x, y, PICK_RADIUS);
@@ -147,8 +192,10 @@ pub fn FrameCanvas(
         }
     };
     let on_up = move |_| {
-        if let Some(Drag::Point { .. }) = drag.get_value() {
-            on_commit.run(landmarks.get_untracked());
+        match drag.get_value() {
+            Some(Drag::Point { .. }) => on_commit.run(landmarks.get_untracked()),
+            Some(Drag::Box { .. }) => on_box.run(rect.get_untracked()),
+            _ => {}
         }
         drag.set_value(None);
     };
@@ -284,5 +331,21 @@ pub fn MaskCanvas(
         <canvas class="mask-canvas" node_ref=canvas width=DISPLAY height=DISPLAY data-testid="mask-canvas"
             on:mousedown=on_down on:mousemove=on_move on:mouseup=on_up on:mouseleave=on_up
             on:contextmenu=|ev| ev.prevent_default()></canvas>
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn boxes_move_and_resize_by_a_corner() {
+        let r = [10.0, 20.0, 100.0, 50.0];
+        assert_eq!(dragged_box(r, None, 5.0, -5.0), [15.0, 15.0, 100.0, 50.0]);
+        // The bottom right corner out: larger; the top left stays.
+        assert_eq!(dragged_box(r, Some(2), 10.0, 10.0), [10.0, 20.0, 110.0, 60.0]);
+        // The top left corner dragged past the bottom right: the box flips, never negative.
+        assert_eq!(dragged_box(r, Some(0), 150.0, 0.0), [110.0, 20.0, 50.0, 50.0]);
+        assert_eq!(dragged_box(r, Some(1), -100.0, 0.0)[2], 4.0, "at least 4 px");
     }
 }

@@ -39,6 +39,25 @@ impl MaskKind {
     }
 }
 
+/// `mask`, a mask of the crop `from` (any size), redrawn for the crop `to` at `side` pixels:
+/// each pixel goes back to the frame through `to`, then into `from` (outside it: 0).
+pub fn between_crops(mask: &GrayImage, from: &crate::align::AlignedFace, to: &crate::align::AlignedFace, side: u32) -> GrayImage {
+    let (mw, mh) = mask.dimensions();
+    let k_to = f64::from(to.size) / f64::from(side);
+    let (kx, ky) = (f64::from(mw) / f64::from(from.size), f64::from(mh) / f64::from(from.size));
+    let to_image = to.to_image();
+    GrayImage::from_fn(side, side, |x, y| {
+        let in_crop = Point::new(((f64::from(x) + 0.5) * k_to) as f32, ((f64::from(y) + 0.5) * k_to) as f32);
+        let old = from.to_crop.apply(to_image.apply(in_crop));
+        let (ox, oy) = ((f64::from(old.x) * kx).floor(), (f64::from(old.y) * ky).floor());
+        if ox < 0.0 || oy < 0.0 || ox >= f64::from(mw) || oy >= f64::from(mh) {
+            Luma([0])
+        } else {
+            *mask.get_pixel(ox as u32, oy as u32)
+        }
+    })
+}
+
 /// A mask of an aligned crop: 255 inside the face, 0 outside, at any size (scaled to the
 /// crop when used).
 #[derive(Debug, Clone, PartialEq)]

@@ -68,6 +68,25 @@ pub enum AlignmentsCommand {
         #[arg(short, long)]
         output: PathBuf,
     },
+    /// Import a faceswap alignments file (.fsa, version 2.x) of a video or image folder: a
+    /// Doppel store with its faces (boxes, landmarks, a faceswap mask as the painted mask).
+    ImportFsa {
+        /// The faceswap alignments file.
+        #[arg(long)]
+        fsa: PathBuf,
+        /// The video or image folder it describes.
+        #[arg(short, long)]
+        source: PathBuf,
+        /// Where the Doppel store goes.
+        #[arg(short, long)]
+        output: PathBuf,
+        /// Also cut the face PNGs into this folder (a face set, ready to train on).
+        #[arg(long)]
+        faces: Option<PathBuf>,
+        /// Face crop size in pixels.
+        #[arg(long, default_value_t = 512, value_parser = clap::value_parser!(u32).range(64..=2048))]
+        size: u32,
+    },
     /// Rebuild a store from the face PNGs of a folder.
     FromFaces {
         #[arg(short, long)]
@@ -130,6 +149,26 @@ pub fn run(command: AlignmentsCommand) -> anyhow::Result<()> {
                 drawn += 1;
             }
             println!("{drawn} frames drawn into {}", output.display());
+        }
+        AlignmentsCommand::ImportFsa { fsa, source, output, faces, size } => {
+            let software = format!("doppel {}", env!("CARGO_PKG_VERSION"));
+            let mut imported = doppel_engine::faces::fsa::import_fsa(&fsa, &source, size, 256, &software)?;
+            for line in &imported.skipped {
+                eprintln!("skipped {line}");
+            }
+            if let Some(dir) = &faces {
+                let n = doppel_engine::faces::fsa::write_faces(&mut imported.store, &source, dir)?;
+                eprintln!("{n} face PNGs written to {}", dir.display());
+            }
+            imported.store.save(&output)?;
+            println!(
+                "faceswap alignments {}: {} faces in {} frames ({} faceswap masks kept as painted) written to {}",
+                imported.version,
+                imported.faces,
+                imported.store.frames.len(),
+                imported.masks,
+                output.display()
+            );
         }
         AlignmentsCommand::FromFaces { faces, output } => {
             let store = jobs::from_faces(&faces)?;

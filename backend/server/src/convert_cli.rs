@@ -98,6 +98,8 @@ pub enum MaskArg {
     Extended,
     Components,
     Learned,
+    /// The mask painted in the frame editor where a face has one, extended elsewhere.
+    Painted,
     None,
 }
 
@@ -194,6 +196,7 @@ fn options(args: &ConvertArgs) -> ConvertOptions {
             MaskArg::Extended => MaskChoice::Extended,
             MaskArg::Components => MaskChoice::Components,
             MaskArg::Learned => MaskChoice::Learned,
+            MaskArg::Painted => MaskChoice::Painted,
             MaskArg::None => MaskChoice::None,
         },
         erode: args.erode,

@@ -23,13 +23,16 @@ const INDEXES_KEPT: usize = 8;
 
 pub struct EngineCuration {
     hub: EventHub,
+    engine: crate::jobs::EngineConfig,
+    /// The face networks, loaded on the first Re-align.
+    analyzer: Mutex<Option<doppel_engine::analyze::FaceAnalyzer>>,
     indexes: Mutex<Vec<(PathBuf, Arc<Mutex<FaceIndex>>)>>,
     locks: Mutex<HashMap<PathBuf, Arc<Mutex<()>>>>,
 }
 
 impl EngineCuration {
-    pub fn new(hub: EventHub) -> EngineCuration {
-        EngineCuration { hub, indexes: Mutex::new(Vec::new()), locks: Mutex::new(HashMap::new()) }
+    pub fn new(hub: EventHub, engine: crate::jobs::EngineConfig) -> EngineCuration {
+        EngineCuration { hub, engine, analyzer: Mutex::new(None), indexes: Mutex::new(Vec::new()), locks: Mutex::new(HashMap::new()) }
     }
 
     /// The set's index, most recently used first; loaded from `file` when not in memory.
@@ -170,8 +173,25 @@ impl FaceCuration for EngineCuration {
             _ => None,
         };
         let at = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs() as i64);
-        let saved = folder.edit(file, frame.as_ref(), FaceEdit { revision: edit.revision, landmarks, painted, by: edit.by, at }).map_err(edit_error)?;
+        let rect = edit.rect.map(|r| doppel_engine::geometry::Rect::new(r[0], r[1], r[2], r[3]));
+        let saved = folder.edit(file, frame.as_ref(), FaceEdit { revision: edit.revision, landmarks, rect, painted, by: edit.by, at }).map_err(edit_error)?;
         Ok(saved.face.revision)
+    }
+
+    fn realign(&self, dir: &Path, file: &str, source: &Path, rect: [f32; 4]) -> Result<Vec<[f32; 2]>, CurationError> {
+        let meta = doppel_engine::faces::read_face_meta(&dir.join(file)).map_err(|e| CurationError::Invalid(format!("{file}: {e}")))?;
+        let frame = source_frame(source, meta.frame.index).map_err(edit_error)?;
+        let mut held = lock(&self.analyzer);
+        if held.is_none() {
+            let device = self.engine.device.to_burn().map_err(|e| CurationError::Internal(e.to_string()))?;
+            let loaded = doppel_engine::analyze::FaceAnalyzer::load(&self.engine.models, &device).map_err(|e| CurationError::Invalid(format!("cannot load the face networks: {e}")))?;
+            *held = Some(loaded);
+        }
+        let analyzer = held.as_ref().ok_or_else(|| CurationError::Internal("no face networks".into()))?;
+        let rect = doppel_engine::geometry::Rect::new(rect[0], rect[1], rect[2], rect[3]);
+        let found = analyzer.landmarks_refeed(&[(&frame, rect)], 5).map_err(|e| CurationError::Internal(e.to_string()))?;
+        let (landmarks, _) = found.into_iter().next().ok_or_else(|| CurationError::Internal("the aligner gave nothing".into()))?;
+        Ok(landmarks.points().iter().map(|p| [p.x, p.y]).collect())
     }
 
     fn announce(&self, project: i64, change: FacesChanged) {

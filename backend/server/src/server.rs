@@ -61,6 +61,7 @@ pub async fn build_with(config: ServeConfig, engine: EngineConfig) -> anyhow::Re
             engine.models.root().display()
         );
     }
+    let curation = Arc::new(crate::curation::EngineCuration::new(hub.clone(), engine.clone()));
     let runner = JobRunner::new(store.clone(), hub.clone(), engine);
     runner.start().await?;
     let setup_token: Arc<str> = doppel_store::new_server_name().into();
@@ -74,7 +75,7 @@ pub async fn build_with(config: ServeConfig, engine: EngineConfig) -> anyhow::Re
         store,
         jobs: runner.clone(),
         model_files: Arc::new(crate::jobs::train::EngineModelFiles),
-        curation: Arc::new(crate::curation::EngineCuration::new(hub.clone())),
+        curation,
         setup_token,
     };
     let state = AppState { leptos, ctx, hub, runner, config: Arc::new(config), previews: Arc::default() };

@@ -201,3 +201,34 @@ fn sort_and_alignments_jobs_on_a_face_set() {
     assert!(faces().is_empty(), "every face moved into its group");
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// `doppel alignments import-fsa`: a faceswap alignments file (written by Python's pickle with
+/// NumPy, scripts/fixtures/make_fsa.py) becomes a Doppel store and, with --faces, a face set
+/// that `doppel sort` reads; a file that is not faceswap's is refused saying so.
+#[test]
+fn import_fsa_brings_a_faceswap_file_into_a_face_set() {
+    let dir = tempfile::tempdir().unwrap();
+    let (store, faces) = (dir.path().join("clip.alignments.json"), dir.path().join("faces"));
+    let fsa = PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../engine/testdata/talk_woman_a_v24.fsa"));
+    let out = doppel()
+        .args(["alignments", "import-fsa", "--size", "128", "--fsa"])
+        .arg(&fsa)
+        .arg("-s")
+        .arg(shared("video/talk_woman_a.mp4"))
+        .arg("-o")
+        .arg(&store)
+        .arg("--faces")
+        .arg(&faces)
+        .output()
+        .unwrap();
+    let (stdout, stderr) = (String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(out.status.success(), "{stderr}");
+    assert!(stdout.contains("faceswap alignments 2.4: 6 faces in 6 frames (6 faceswap masks kept as painted)"), "{stdout}");
+    assert!(stderr.contains("skipped frame talk_woman_a_000009.png, face 1: not 68 landmarks") && stderr.contains("6 face PNGs written"), "{stderr}");
+    let pngs = std::fs::read_dir(&faces).unwrap().flatten().filter(|e| e.path().extension().is_some_and(|x| x == "png")).count();
+    assert_eq!(pngs, 6);
+    let sorted = doppel().args(["sort", "--by", "size", "-i"]).arg(&faces).output().unwrap();
+    assert!(sorted.status.success() && String::from_utf8_lossy(&sorted.stdout).lines().count() == 6, "{}", String::from_utf8_lossy(&sorted.stderr));
+    let not_fsa = doppel().args(["alignments", "import-fsa", "--fsa"]).arg(&store).arg("-s").arg(shared("video/talk_woman_a.mp4")).arg("-o").arg(dir.path().join("x.json")).output().unwrap();
+    assert!(!not_fsa.status.success() && String::from_utf8_lossy(&not_fsa.stderr).contains("is not a faceswap alignments file (.fsa)"), "{}", String::from_utf8_lossy(&not_fsa.stderr));
+}

@@ -121,3 +121,81 @@ async fn editors_trash_and_restore_faces_and_everyone_is_told() {
     assert_eq!((restored.faces.len(), restored.trashed), (5, 1));
     assert!(restored.faces.iter().any(|f| f.file == two[0]));
 }
+
+/// The frame editor's routes: the face and its source frame for anyone on the project, saves
+/// for editors; a save of an older revision is refused naming who saved; bad input is 400.
+#[tokio::test]
+async fn editors_save_hand_fixes_and_stale_saves_are_refused() {
+    use app::api::EditableFace;
+    use base64::Engine;
+    let t = team().await;
+    let (_, set) = extracted(&t.s, &t.admin, t.pid, "talk_woman_a.mp4").await;
+    let names: Vec<String> = gallery(&t.s, &t.viewer, t.pid, set, &[]).await.faces.into_iter().map(|f| f.file).collect();
+    let file = names[2].clone();
+    let frame = t.s.get(Some(&t.viewer), &format!("/api/projects/{}/facesets/{set}/faces/{file}/frame", t.pid)).await;
+    assert_eq!(frame.status, StatusCode::OK);
+    assert_eq!(image::load_from_memory(&frame.body).unwrap().width(), 512, "the whole upright frame");
+    assert_eq!(t.s.get(Some(&t.viewer), &format!("/api/projects/{}/facesets/{set}/faces/..%2Fx.png/frame", t.pid)).await.status, StatusCode::NOT_FOUND);
+    assert_eq!(t.s.get(Some(&t.stranger), &format!("/api/projects/{}/facesets/{set}/faces/{file}/frame", t.pid)).await.status, StatusCode::NOT_FOUND);
+
+    let face: EditableFace = call(&t.s, &t.viewer, "face_for_edit", &set_args(t.pid, set, &[("file", &file)])).await.json();
+    assert_eq!((face.revision, face.landmarks.len(), face.mask_painted, face.frame), (0, 68, false, 16));
+    assert_eq!((face.previous.as_deref(), face.next.as_deref()), (Some(names[1].as_str()), Some(names[3].as_str())));
+    let moved: Vec<String> = face.landmarks.iter().flat_map(|p| [(p[0] + 3.0).to_string(), p[1].to_string()]).collect();
+    let save = |who: &str, revision: &str, landmarks: String, painted: String| {
+        let args = set_args(t.pid, set, &[("file", &file), ("revision", revision), ("landmarks", &landmarks), ("painted", &painted)]);
+        let who = who.to_string();
+        let s = &t.s;
+        async move { call(s, &who, "save_face_edit", &args).await }
+    };
+    assert_eq!(save(&t.viewer, "0", moved.join(","), String::new()).await.status, StatusCode::FORBIDDEN);
+    // Re-align: the aligner's points for a box, not saved; for the face's own box they are
+    // where extraction put them, within a few pixels (the editor averages 5 runs).
+    let own = face.rect.map(|v| v.to_string()).join(",");
+    assert_eq!(call(&t.s, &t.viewer, "realign_face", &set_args(t.pid, set, &[("file", &file), ("rect", &own)])).await.status, StatusCode::FORBIDDEN);
+    let r = call(&t.s, &t.editor, "realign_face", &set_args(t.pid, set, &[("file", &file), ("rect", &own)])).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    let points: Vec<[f32; 2]> = r.json();
+    let mean = points.iter().zip(&face.landmarks).map(|(a, b)| (a[0] - b[0]).hypot(a[1] - b[1])).sum::<f32>() / 68.0;
+    assert!(mean < 3.0, "{mean} px from the extracted landmarks");
+    let bad = call(&t.s, &t.editor, "realign_face", &set_args(t.pid, set, &[("file", &file), ("rect", "1,2,0,3")])).await;
+    assert_eq!(bad.status, StatusCode::BAD_REQUEST);
+    let bad = save(&t.editor, "0", "1,2,3".into(), String::new()).await;
+    assert!(bad.status == StatusCode::BAD_REQUEST && bad.text().contains("68 landmarks (136 numbers) expected, not 3"), "{}", bad.text());
+    let bad = save(&t.editor, "0", String::new(), "data:image/png;base64,AAAA".into()).await;
+    assert!(bad.status == StatusCode::BAD_REQUEST && bad.text().contains("not a PNG"), "{}", bad.text());
+
+    let mut events = t.s.state.hub.subscribe();
+    let ok = save(&t.editor, "0", moved.join(","), String::new()).await;
+    assert_eq!(ok.status, StatusCode::OK, "{}", ok.text());
+    assert_eq!(ok.json::<u32>(), 1);
+    let change = tokio::time::timeout(std::time::Duration::from_secs(5), async {
+        loop {
+            if let EventBody::Faces(c) = events.recv().await.unwrap().body {
+                return c;
+            }
+        }
+    })
+    .await
+    .unwrap();
+    assert_eq!((change.edited, change.by), (vec![file.clone()], "ed".to_string()));
+    let after: EditableFace = call(&t.s, &t.viewer, "face_for_edit", &set_args(t.pid, set, &[("file", &file)])).await.json();
+    assert_eq!(after.revision, 1);
+    assert!((after.landmarks[30][0] - face.landmarks[30][0] - 3.0).abs() < 1e-3);
+    assert_eq!(after.edits.iter().map(|e| (e.by.as_str(), e.what.as_str())).collect::<Vec<_>>(), vec![("ed", "landmarks")]);
+
+    // The admin started from revision 0 too: told, and nothing changes.
+    let stale = save(&t.admin, "0", face.landmarks.iter().flat_map(|p| [p[0].to_string(), p[1].to_string()]).collect::<Vec<_>>().join(","), String::new()).await;
+    assert_eq!(stale.status, StatusCode::BAD_REQUEST);
+    assert!(stale.text().contains("someone else saved this face") && stale.text().contains("by ed"), "{}", stale.text());
+
+    // A painted mask (a PNG from the canvas) is kept as the face's painted mask.
+    let mut png = Vec::new();
+    image::GrayImage::from_fn(64, 64, |x, _| image::Luma([if x < 32 { 255 } else { 0 }])).write_to(&mut std::io::Cursor::new(&mut png), image::ImageFormat::Png).unwrap();
+    let painted = format!("data:image/png;base64,{}", base64::engine::general_purpose::STANDARD.encode(&png));
+    let ok = save(&t.editor, "1", String::new(), painted).await;
+    assert_eq!(ok.status, StatusCode::OK, "{}", ok.text());
+    let last: EditableFace = call(&t.s, &t.viewer, "face_for_edit", &set_args(t.pid, set, &[("file", &file)])).await.json();
+    assert!(last.mask_painted && last.revision == 2);
+    assert_eq!(last.landmarks, after.landmarks);
+}

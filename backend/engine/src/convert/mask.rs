@@ -18,6 +18,9 @@ pub enum MaskChoice {
     Components,
     /// The model's own mask (models trained with a learned mask).
     Learned,
+    /// The mask painted in the frame editor, for the faces that have one; `extended` for the
+    /// others.
+    Painted,
     /// The whole crop square.
     None,
 }
@@ -56,6 +59,10 @@ pub fn blend_mask(face: &SwappedFace, s: &MaskSettings) -> Result<GrayImage, Mas
             landmark_mask(kind, &face.landmarks, size, size).map(|m| m.image).unwrap_or_else(|| GrayImage::from_pixel(size, size, image::Luma([255])))
         }
         MaskChoice::Learned => face.learned_mask.clone().ok_or(MaskError::NoLearnedMask)?,
+        MaskChoice::Painted => match &face.painted {
+            Some(m) => m.clone(),
+            None => landmark_mask(MaskKind::Extended, &face.landmarks, size, size).map(|m| m.image).unwrap_or_else(|| GrayImage::from_pixel(size, size, image::Luma([255]))),
+        },
         MaskChoice::None => {
             // The whole square but a thin border, so feathering still hides the edge.
             let edge = (size / 32).max(1);
@@ -86,7 +93,7 @@ mod tests {
     fn face(size: u32) -> SwappedFace {
         let lm = Landmarks68(mean_face().points().map(|p| Similarity { scale: 100.0, angle: 0.0, tx: 200.0, ty: 200.0 }.apply(p)));
         let aligned = AlignedFace::new(&lm, size, CropFrame::FACE).unwrap();
-        SwappedFace { aligned, face: RgbImage::new(size, size), learned_mask: None, original: RgbImage::new(size, size), landmarks: aligned.landmarks_in_crop(&lm) }
+        SwappedFace { aligned, face: RgbImage::new(size, size), learned_mask: None, original: RgbImage::new(size, size), landmarks: aligned.landmarks_in_crop(&lm), painted: None }
     }
 
     fn area(m: &GrayImage) -> usize {
@@ -104,6 +111,11 @@ mod tests {
         let partial = |m: &GrayImage| m.pixels().filter(|p| p[0] > 10 && p[0] < 245).count();
         assert!(partial(&soft) > 4 * partial(&plain), "a soft edge");
         assert_eq!(blend_mask(&f, &MaskSettings { kind: MaskChoice::Learned, ..MaskSettings::default() }), Err(MaskError::NoLearnedMask));
+        // Painted: the face's own mask where it has one, else extended.
+        assert_eq!(blend_mask(&f, &MaskSettings { kind: MaskChoice::Painted, ..MaskSettings::default() }).unwrap(), plain);
+        let half = GrayImage::from_fn(128, 128, |x, _| image::Luma([if x < 64 { 255 } else { 0 }]));
+        let painted = SwappedFace { painted: Some(half.clone()), ..face(128) };
+        assert_eq!(blend_mask(&painted, &MaskSettings { kind: MaskChoice::Painted, ..MaskSettings::default() }).unwrap(), half);
         let extended = area(&plain);
         let components = area(&blend_mask(&f, &MaskSettings { kind: MaskChoice::Components, ..MaskSettings::default() }).unwrap());
         assert!(extended > components, "the extended mask reaches into the forehead");

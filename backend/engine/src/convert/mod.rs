@@ -147,7 +147,17 @@ impl ConvertReport {
     }
 }
 
-/// Converts `options.input` into `options.output` with `swapper`.
+/// A face's painted mask and the crop it was painted in.
+type Painted = Option<(image::GrayImage, crate::align::AlignedFace)>;
+
+/// `swapped` with its painted mask, redrawn in its own crop.
+fn with_painted(mut swapped: SwappedFace, painted: Option<&Painted>) -> SwappedFace {
+    if let Some(Some((mask, from))) = painted {
+        swapped.painted = Some(crate::mask::between_crops(mask, from, &swapped.aligned, swapped.aligned.size));
+    }
+    swapped
+}
+
 /// Where the faces of each frame come from.
 pub enum Faces<'a> {
     /// The source's alignments store.
@@ -165,6 +175,19 @@ impl<'a> Faces<'a> {
             (None, Some(analyzer)) => Faces::Detect(analyzer, crate::analyze::AnalyzeOptions::default()),
             (None, None) => return Err(ConvertError::NoAlignments(options.input.clone())),
         })
+    }
+
+    /// The painted masks (frame editor) of the store's faces of frame `index`, in face order,
+    /// each with the crop it was painted in; none when the faces are found as it goes.
+    fn painted(&self, index: u64) -> Vec<Painted> {
+        match self {
+            Faces::Store(a) => a
+                .frames
+                .get(&index)
+                .map(|e| e.faces.iter().map(|f| f.mask(crate::mask::MaskKind::Painted).and_then(|m| m.decode().ok()).map(|m| (m.image, f.aligned))).collect())
+                .unwrap_or_default(),
+            Faces::Detect(..) => Vec::new(),
+        }
     }
 
     /// The faces of each of `frames`; the networks look only at frames `wanted` accepts.
@@ -248,6 +271,7 @@ pub fn run(swapper: &Swapper, options: &ConvertOptions, analyzer: Option<&crate:
                 // Every face of these frames through the model at once.
                 let mut items = Vec::new();
                 let mut owner = Vec::new();
+                let painted: Vec<Vec<Painted>> = if options.mask.kind == MaskChoice::Painted { frames.iter().map(|f| faces_of.painted(f.index)).collect() } else { Vec::new() };
                 for (f, (frame, stored)) in frames.iter().zip(faces_of.of(&frames, |i| options.swaps(i))?).enumerate() {
                     // Smoothing follows every frame's faces, swapped or not, so it is steady
                     // when a range starts.
@@ -258,15 +282,15 @@ pub fn run(swapper: &Swapper, options: &ConvertOptions, analyzer: Option<&crate:
                     if !options.swaps(frame.index) {
                         continue;
                     }
-                    for landmarks in faces {
+                    for (k, landmarks) in faces.into_iter().enumerate() {
                         items.push((&frame.image, landmarks));
-                        owner.push(f);
+                        owner.push((f, k));
                     }
                 }
                 let mut swapped: Vec<Vec<SwappedFace>> = frames.iter().map(|_| Vec::new()).collect();
-                for (s, f) in swapper.swap_batch(&items, options.direction).into_iter().zip(owner) {
+                for (s, (f, k)) in swapper.swap_batch(&items, options.direction).into_iter().zip(owner) {
                     if let Some(s) = s {
-                        swapped[f].push(s);
+                        swapped[f].push(with_painted(s, painted.get(f).and_then(|p| p.get(k))));
                     }
                 }
                 let counts: Vec<u64> = swapped.iter().map(|f| f.len() as u64).collect();
@@ -352,6 +376,8 @@ pub struct PreviewFrame {
     pub image: image::RgbImage,
     /// The faces to swap in frame pixels (none: the frame is written unchanged).
     pub faces: Vec<crate::geometry::Landmarks68>,
+    /// Their painted masks, when the store has them.
+    painted: Vec<Painted>,
 }
 
 impl PreviewFrame {
@@ -362,12 +388,14 @@ impl PreviewFrame {
         let mut reader = FrameReader::open(&options.input)?;
         let frame = reader.next_frame(&mut |i| i == index)?.ok_or(ConvertError::NoFrame(index))?;
         let faces = faces_of.of(std::slice::from_ref(&frame), |_| true)?.pop().unwrap_or_default();
-        Ok(PreviewFrame { index, image: frame.image, faces })
+        let painted = faces_of.painted(index);
+        Ok(PreviewFrame { index, image: frame.image, faces, painted })
     }
 
     /// The model's faces for this frame.
     pub fn swap(&self, swapper: &Swapper, direction: Direction) -> Vec<SwappedFace> {
-        swapper.swap(&self.image, &self.faces, direction)
+        let items: Vec<(&image::RgbImage, crate::geometry::Landmarks68)> = self.faces.iter().map(|f| (&self.image, *f)).collect();
+        swapper.swap_batch(&items, direction).into_iter().enumerate().filter_map(|(k, s)| s.map(|s| with_painted(s, self.painted.get(k)))).collect()
     }
 
     /// The frame with `swapped` blended in by the mask, colour and sharpening of `options`

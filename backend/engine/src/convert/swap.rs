@@ -36,6 +36,8 @@ pub struct SwappedFace {
     pub original: RgbImage,
     /// The landmarks in crop pixels.
     pub landmarks: Landmarks68,
+    /// The face's painted mask (frame editor) in this crop, when it has one.
+    pub painted: Option<GrayImage>,
 }
 
 /// A trained model ready to swap.
@@ -109,7 +111,7 @@ impl Swapper {
             let planes = &faces[j * 3 * n..(j + 1) * 3 * n];
             let face = crate::train::preview::to_image(planes, output as usize);
             let learned_mask = masks.as_ref().map(|m| GrayImage::from_fn(output, output, |x, y| Luma([(m[j * n + (y * output + x) as usize].clamp(0.0, 1.0) * 255.0).round() as u8])));
-            out[k] = Some(SwappedFace { aligned, face, learned_mask, original: aligned.crop(items[k].0), landmarks });
+            out[k] = Some(SwappedFace { aligned, face, learned_mask, original: aligned.crop(items[k].0), landmarks, painted: None });
         }
         out
     }

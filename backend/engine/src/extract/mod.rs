@@ -14,7 +14,7 @@ mod write;
 
 use std::path::PathBuf;
 
-pub use input::{Input, InputError};
+pub use input::{source_hash, Input, InputError};
 pub use pipeline::run;
 pub use write::DOUBTFUL_DIR;
 

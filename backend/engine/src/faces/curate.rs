@@ -193,17 +193,8 @@ mod tests {
     use crate::faces::jobs::faces_in;
 
     /// A copy of talk_woman_a's small face set (frames 0-40, every 8th) with its store.
-    fn folder(tag: &str) -> PathBuf {
-        let (a, _) = crate::train::testdata::face_sets();
-        let dir = std::env::temp_dir().join(format!("doppel-curate-{tag}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
-        for e in std::fs::read_dir(a).unwrap().flatten() {
-            if e.path().is_file() {
-                std::fs::copy(e.path(), dir.join(e.file_name())).unwrap();
-            }
-        }
-        dir
+    fn folder(tag: &str) -> std::path::PathBuf {
+        crate::train::testdata::copy_of_face_set_a(&format!("curate-{tag}"))
     }
 
     fn store_of(dir: &Path) -> Alignments {

@@ -9,7 +9,7 @@
 
 use std::path::Path;
 
-use image::{GrayImage, Luma, RgbImage};
+use image::{GrayImage, RgbImage};
 
 use super::alignments::Alignments;
 use super::curate::FaceFolder;
@@ -29,6 +29,8 @@ pub struct FaceEdit {
     pub revision: u32,
     /// New landmarks in source pixels; `None` keeps them.
     pub landmarks: Option<Landmarks68>,
+    /// A moved or resized box in source pixels (the aligner's input); `None` keeps it.
+    pub rect: Option<crate::geometry::Rect>,
     /// A painted mask in the crop space of the face as loaded (any square size up to
     /// [`MAX_PAINTED`]); `None` keeps the painted mask the face has, if any.
     pub painted: Option<GrayImage>,
@@ -55,6 +57,8 @@ pub enum EditError {
     BadMask(u32, u32),
     #[error("nothing to change")]
     Nothing,
+    #[error("the box must have a positive width and height")]
+    BadBox,
     #[error("{0}")]
     Curate(#[from] super::curate::CurateError),
     #[error("cannot write {0}: {1}")]
@@ -74,11 +78,18 @@ impl FaceFolder {
         if meta.face.revision != edit.revision {
             return Err(EditError::Conflict { current: meta.face.revision, by: meta.face.edits.last().map(|e| e.by.clone()) });
         }
-        if edit.landmarks.is_none() && edit.painted.is_none() {
+        if edit.landmarks.is_none() && edit.painted.is_none() && edit.rect.is_none() {
             return Err(EditError::Nothing);
         }
         let mut face = meta.face.clone();
         let mut what = Vec::new();
+        if let Some(rect) = edit.rect.filter(|r| *r != face.detection.rect) {
+            if !(rect.width > 0.0 && rect.height > 0.0 && [rect.x, rect.y, rect.width, rect.height].iter().all(|v| v.is_finite())) {
+                return Err(EditError::BadBox);
+            }
+            face.detection.rect = rect;
+            what.push("box");
+        }
         let mut painted = face.mask(MaskKind::Painted).and_then(|m| m.decode().ok()).map(|m| m.image);
         if let Some(new) = edit.painted {
             let (w, h) = new.dimensions();
@@ -95,7 +106,7 @@ impl FaceFolder {
                 let mask_size = face.masks.first().map_or(256, |m| m.size);
                 let in_crop = aligned.landmarks_in_crop(&landmarks);
                 // The painted mask follows the face into the new crop.
-                painted = painted.map(|m| rewarp(&m, &face.aligned, &aligned));
+                painted = painted.map(|m| crate::mask::between_crops(&m, &face.aligned, &aligned, m.width()));
                 face.masks = MaskKind::FROM_LANDMARKS.iter().filter_map(|&k| landmark_mask(k, &in_crop, aligned.size, mask_size)).map(|m| StoredMask::encode(&m)).collect();
                 face.landmarks = landmarks;
                 face.aligned = aligned;
@@ -130,23 +141,6 @@ impl FaceFolder {
     }
 }
 
-/// `mask` (in `from`'s crop space, any size) redrawn in `to`'s crop space at the same size.
-fn rewarp(mask: &GrayImage, from: &AlignedFace, to: &AlignedFace) -> GrayImage {
-    let side = mask.width();
-    let (scale_to, scale_from) = (f64::from(to.size) / f64::from(side), f64::from(side) / f64::from(from.size));
-    let to_image = to.to_image();
-    GrayImage::from_fn(side, side, |x, y| {
-        let in_crop = crate::geometry::Point::new(((f64::from(x) + 0.5) * scale_to) as f32, ((f64::from(y) + 0.5) * scale_to) as f32);
-        let old = from.to_crop.apply(to_image.apply(in_crop));
-        let (ox, oy) = ((f64::from(old.x) * scale_from).floor(), (f64::from(old.y) * scale_from).floor());
-        if ox < 0.0 || oy < 0.0 || ox >= f64::from(side) || oy >= f64::from(side) {
-            Luma([0])
-        } else {
-            *mask.get_pixel(ox as u32, oy as u32)
-        }
-    })
-}
-
 /// The face's source frame for an edit: frame `index` of the video or image at `source`,
 /// upright, as extraction saw it.
 pub fn source_frame(source: &Path, index: u64) -> Result<RgbImage, EditError> {
@@ -161,22 +155,14 @@ pub fn source_frame(source: &Path, index: u64) -> Result<RgbImage, EditError> {
 mod tests {
     use super::*;
     use crate::faces::png::read_face_meta;
+    use image::Luma;
 
     fn folder(tag: &str) -> std::path::PathBuf {
-        let (a, _) = crate::train::testdata::face_sets();
-        let dir = std::env::temp_dir().join(format!("doppel-edit-{tag}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
-        for e in std::fs::read_dir(a).unwrap().flatten() {
-            if e.path().is_file() {
-                std::fs::copy(e.path(), dir.join(e.file_name())).unwrap();
-            }
-        }
-        dir
+        crate::train::testdata::copy_of_face_set_a(&format!("edit-{tag}"))
     }
 
     fn edit(revision: u32, landmarks: Option<Landmarks68>, painted: Option<GrayImage>, by: &str) -> FaceEdit {
-        FaceEdit { revision, landmarks, painted, by: by.into(), at: 1_700_000_000 }
+        FaceEdit { revision, landmarks, rect: None, painted, by: by.into(), at: 1_700_000_000 }
     }
 
     #[test]
@@ -232,6 +218,21 @@ mod tests {
         assert!(inside(&warped) < inside(&painted) - 0.5, "{} vs {}", inside(&warped), inside(&painted));
         assert!(matches!(f.edit(name, None, edit(2, None, Some(GrayImage::new(10, 20)), "edna")), Err(EditError::BadMask(10, 20))));
         assert!(matches!(f.edit("../x.png", None, edit(2, None, None, "edna")), Err(EditError::Curate(_))));
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn a_moved_box_is_kept_and_a_bad_one_refused() {
+        let dir = folder("box");
+        let f = FaceFolder::open(&dir).unwrap();
+        let name = "talk_woman_a_000024_0.png";
+        let before = read_face_meta(&dir.join(name)).unwrap();
+        let mut rect = before.face.detection.rect;
+        rect.x += 5.0;
+        let meta = f.edit(name, None, FaceEdit { rect: Some(rect), ..edit(0, None, None, "edna") }).unwrap();
+        assert_eq!((meta.face.detection.rect, meta.face.edits[0].what.as_str()), (rect, "box"));
+        let bad = crate::geometry::Rect::new(1.0, 1.0, 0.0, 5.0);
+        assert!(matches!(f.edit(name, None, FaceEdit { rect: Some(bad), ..edit(1, None, None, "edna") }), Err(EditError::BadBox)));
         std::fs::remove_dir_all(&dir).unwrap();
     }
 

@@ -3,10 +3,12 @@
 
 pub mod alignments;
 pub mod meta;
+pub mod pickle;
 pub mod png;
 
 pub mod curate;
 pub mod edit;
+pub mod fsa;
 pub mod jobs;
 pub use alignments::{Alignments, AlignmentsError, FrameEntry};
 pub use meta::{face_file_name, sha256_file, EditRecord, ExtractorSettings, FaceEntry, FaceMeta, FrameRef, SourceRef, StoredMask};

@@ -25,3 +25,18 @@ pub fn face_sets() -> &'static (PathBuf, PathBuf) {
         (dir("talk_woman_a"), dir("talk_woman_b"))
     })
 }
+
+/// A fresh copy of talk_woman_a's face set of [`face_sets`] (faces and alignments store) in
+/// a scratch folder named after `tag`, for tests that change it.
+pub fn copy_of_face_set_a(tag: &str) -> PathBuf {
+    let (a, _) = face_sets();
+    let dir = std::env::temp_dir().join(format!("doppel-{tag}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    for e in std::fs::read_dir(a).unwrap().flatten() {
+        if e.path().is_file() {
+            std::fs::copy(e.path(), dir.join(e.file_name())).unwrap();
+        }
+    }
+    dir
+}
