@@ -135,10 +135,11 @@ pub async fn save_face_edit(
     Ok(revision)
 }
 
-/// The aligner's landmarks for a moved or resized box on a face's frame (the editor's
-/// Re-align); nothing is saved. Editors and owners.
+/// The aligner's landmarks for a moved, resized or turned box on a face's frame (the editor's
+/// Re-align): `rect` is the box before its turn of `angle` radians (clockwise on screen) about
+/// its centre. Nothing is saved. Editors and owners.
 #[server(endpoint = "realign_face")]
-pub async fn realign_face(project: i64, set: i64, file: String, rect: String) -> Result<Vec<[f32; 2]>, AppError> {
+pub async fn realign_face(project: i64, set: i64, file: String, rect: String, #[server(default)] angle: String) -> Result<Vec<[f32; 2]>, AppError> {
     use super::ssr::*;
     let (_, p, ctx) = project_access(project, doppel_store::Role::Editor).await?;
     let set = ctx.store.face_set(p.id, set).await?;
@@ -146,10 +147,14 @@ pub async fn realign_face(project: i64, set: i64, file: String, rect: String) ->
         return Err(AppError::NotFound);
     }
     let rect = parse_rect(&rect).map_err(invalid)?.ok_or_else(|| invalid("a box is needed"))?;
+    let angle = match angle.trim() {
+        "" => 0.0,
+        a => a.parse::<f32>().ok().filter(|v| v.is_finite()).ok_or_else(|| invalid("the box's turn must be a number (radians)"))?,
+    };
     let source = source_of(&ctx, p.id, &set).await?;
     let dir = ctx.store.dirs().face_set_dir(p.id, set.id);
     let curation = ctx.curation.clone();
-    tokio::task::spawn_blocking(move || curation.realign(&dir, &file, &source, rect)).await.map_err(internal)?.map_err(curation_error)
+    tokio::task::spawn_blocking(move || curation.realign(&dir, &file, &source, rect, angle)).await.map_err(internal)?.map_err(curation_error)
 }
 
 /// The stored video or photo a face set comes from.

@@ -299,8 +299,14 @@ pub struct EditableFace {
     pub landmarks: Vec<[f32; 2]>,
     pub revision: u32,
     pub edits: Vec<FaceEditDto>,
-    /// The painted mask if there is one, else the `extended` one: a greyscale PNG, base64.
+    /// The painted mask if there is one, else the `extended` one: a greyscale PNG, base64, in
+    /// the face's crop.
     pub mask_png: String,
+    /// Side of the face's crop in pixels.
+    pub crop_size: u32,
+    /// Crop pixels -> frame pixels, as a canvas transform `[a, b, c, d, e, f]`
+    /// (`x' = a x + c y + e`, `y' = b x + d y + f`).
+    pub crop_to_frame: [f64; 6],
     pub mask_painted: bool,
     pub previous: Option<String>,
     pub next: Option<String>,

@@ -70,9 +70,9 @@ pub trait FaceCuration: Send + Sync {
     /// Saves an edit of face `file` whose source video or photo is `source`; returns the new
     /// revision. An edit of an older revision than the face's is refused (`Invalid`).
     fn save_edit(&self, dir: &std::path::Path, file: &str, source: &std::path::Path, edit: EditRequest) -> Result<u32, CurationError>;
-    /// The aligner's 68 landmarks for the box `rect` on the frame of face `file` (the frame
-    /// editor's Re-align), not saved.
-    fn realign(&self, dir: &std::path::Path, file: &str, source: &std::path::Path, rect: [f32; 4]) -> Result<Vec<[f32; 2]>, CurationError>;
+    /// The aligner's 68 landmarks for the box `rect` turned by `angle` radians about its centre
+    /// on the frame of face `file` (the frame editor's Re-align), not saved.
+    fn realign(&self, dir: &std::path::Path, file: &str, source: &std::path::Path, rect: [f32; 4], angle: f32) -> Result<Vec<[f32; 2]>, CurationError>;
     /// Tells the project's open pages.
     fn announce(&self, project: i64, change: super::FacesChanged);
 }

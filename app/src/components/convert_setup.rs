@@ -32,7 +32,11 @@ pub fn ConvertSetup(project: i64, videos: Vec<MediaDto>, models: Vec<ModelDto>, 
     let faces_for = move |media: i64| sets.with_value(|s| s.iter().filter(|f| f.source_media == Some(media)).cloned().collect::<Vec<_>>());
     let first_faces = move |media: i64| faces_for(media).first().map(|s| s.id.to_string()).unwrap_or_default();
     let frames_of = StoredValue::new(videos.iter().map(|v| (v.id, v.facts.as_ref().map(|f| f.frame_count).unwrap_or(1))).collect::<Vec<_>>());
-    let form = RwSignal::new(ConvertForm { media: videos[0].id.to_string(), model: models[0].id.to_string(), faces: first_faces(videos[0].id), ..Default::default() });
+    // The video to start with: the one the newest model's A faces come from (a model turns A
+    // into B), else the newest video.
+    let a_source = sets.with_value(|s| s.iter().find(|f| Some(f.id) == models[0].face_set_a).and_then(|f| f.source_media));
+    let video = videos.iter().find(|v| Some(v.id) == a_source).unwrap_or(&videos[0]).id;
+    let form = RwSignal::new(ConvertForm { media: video.to_string(), model: models[0].id.to_string(), faces: first_faces(video), ..Default::default() });
     let frame = RwSignal::new(0u64);
     let media_id = move || form.with(|f| f.media.parse::<i64>().unwrap_or(0));
     let last_frame = move || frames_of.with_value(|v| v.iter().find(|(id, _)| *id == media_id()).map(|(_, n)| n.saturating_sub(1)).unwrap_or(0));
@@ -41,7 +45,14 @@ pub fn ConvertSetup(project: i64, videos: Vec<MediaDto>, models: Vec<ModelDto>, 
     let choices = move |list: &'static [&'static str], field: fn(&ConvertForm) -> &String| {
         list.iter().map(move |c| view! { <option value=*c selected=move || form.with(|f| field(f) == c || (field(f).is_empty() && *c == list[0]))>{*c}</option> }).collect_view()
     };
-    let video_options = videos.iter().map(|v| view! { <option value=v.id.to_string()>{v.label.clone()}</option> }).collect_view();
+    let video_options = videos
+        .iter()
+        .map(|v| {
+            let id = v.id.to_string();
+            let chosen = id.clone();
+            view! { <option value=id selected=move || form.with(|f| f.media == chosen)>{v.label.clone()}</option> }
+        })
+        .collect_view();
     let model_options = models.iter().map(|m| view! { <option value=m.id.to_string()>{format!("{} ({}, iteration {})", m.name, m.kind, m.iteration)}</option> }).collect_view();
     view! {
         <ActionForm action=start attr:class="convert-form" attr:data-testid="convert-form">

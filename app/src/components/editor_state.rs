@@ -21,6 +21,90 @@ pub fn group_of(i: usize) -> (Range<usize>, bool) {
     GROUPS.iter().find(|(_, r, _)| r.contains(&i)).map(|(_, r, closed)| (r.clone(), *closed)).unwrap_or((i..i + 1, false))
 }
 
+/// The aligner's box in frame pixels: centre, size and a turn (radians, clockwise on screen:
+/// frame y points down), so a tilted head can be boxed upright for the aligner.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct FaceBox {
+    pub cx: f32,
+    pub cy: f32,
+    pub w: f32,
+    pub h: f32,
+    pub angle: f32,
+}
+
+/// Smallest side of a box, in frame pixels.
+const MIN_SIDE: f32 = 4.0;
+
+impl FaceBox {
+    /// An upright box from `[x, y, w, h]`.
+    pub fn from_rect(r: [f32; 4]) -> FaceBox {
+        FaceBox { cx: r[0] + r[2] / 2.0, cy: r[1] + r[3] / 2.0, w: r[2], h: r[3], angle: 0.0 }
+    }
+
+    /// Box-local `(u, v)` (from the centre, along the box's sides) -> frame.
+    fn to_frame(&self, u: f32, v: f32) -> [f32; 2] {
+        let (s, c) = self.angle.sin_cos();
+        [self.cx + c * u - s * v, self.cy + s * u + c * v]
+    }
+
+    /// Frame -> box-local `(u, v)`.
+    fn to_local(&self, p: [f32; 2]) -> (f32, f32) {
+        let (s, c) = self.angle.sin_cos();
+        let (dx, dy) = (p[0] - self.cx, p[1] - self.cy);
+        (c * dx + s * dy, -s * dx + c * dy)
+    }
+
+    /// Top left, top right, bottom right, bottom left (as the box is turned).
+    pub fn corners(&self) -> [[f32; 2]; 4] {
+        let (u, v) = (self.w / 2.0, self.h / 2.0);
+        [self.to_frame(-u, -v), self.to_frame(u, -v), self.to_frame(u, v), self.to_frame(-u, v)]
+    }
+
+    /// The turning handle: `above` frame pixels over the middle of the top side.
+    pub fn handle(&self, above: f32) -> [f32; 2] {
+        self.to_frame(0.0, -self.h / 2.0 - above)
+    }
+
+    pub fn contains(&self, p: [f32; 2]) -> bool {
+        let (u, v) = self.to_local(p);
+        u.abs() <= self.w / 2.0 && v.abs() <= self.h / 2.0
+    }
+
+    pub fn moved(&self, dx: f32, dy: f32) -> FaceBox {
+        FaceBox { cx: self.cx + dx, cy: self.cy + dy, ..*self }
+    }
+
+    /// Corner `corner` (as in [`Self::corners`]) at `p`, the opposite corner kept.
+    pub fn resized(&self, corner: usize, p: [f32; 2]) -> FaceBox {
+        let kept = self.corners()[(corner + 2) % 4];
+        let (ku, kv) = self.to_local(kept);
+        let (pu, pv) = self.to_local(p);
+        let (w, h) = ((pu - ku).abs().max(MIN_SIDE), (pv - kv).abs().max(MIN_SIDE));
+        let (mu, mv) = (ku + (pu - ku).signum() * w / 2.0, kv + (pv - kv).signum() * h / 2.0);
+        let c = self.to_frame(mu, mv);
+        FaceBox { cx: c[0], cy: c[1], w, h, ..*self }
+    }
+
+    /// Turned so that its top points at `p`.
+    pub fn turned_towards(&self, p: [f32; 2]) -> FaceBox {
+        let angle = (p[0] - self.cx).atan2(-(p[1] - self.cy));
+        FaceBox { angle, ..*self }
+    }
+
+    /// The upright `[x, y, w, h]` that holds the box.
+    pub fn bounds(&self) -> [f32; 4] {
+        let c = self.corners();
+        let (x0, x1) = c.iter().fold((f32::MAX, f32::MIN), |(a, b), p| (a.min(p[0]), b.max(p[0])));
+        let (y0, y1) = c.iter().fold((f32::MAX, f32::MIN), |(a, b), p| (a.min(p[1]), b.max(p[1])));
+        [x0, y0, x1 - x0, y1 - y0]
+    }
+
+    /// The box as upright `[x, y, w, h]` of its own size, for the aligner with [`Self::angle`].
+    pub fn unturned(&self) -> [f32; 4] {
+        [self.cx - self.w / 2.0, self.cy - self.h / 2.0, self.w, self.h]
+    }
+}
+
 /// Frame pixels -> canvas pixels: `canvas = frame * scale + offset`.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct View {
@@ -197,6 +281,34 @@ mod tests {
         assert!(mask.iter().filter(|&&v| v == 255).count() < painted);
         // At the edge: clipped, no panic.
         assert!(brush(&mut mask, 16, -1.0, 15.5, 4.0, true));
+    }
+
+    #[test]
+    fn boxes_move_resize_and_turn() {
+        let close = |a: [f32; 2], b: [f32; 2]| (a[0] - b[0]).abs() < 1e-3 && (a[1] - b[1]).abs() < 1e-3;
+        let b = FaceBox::from_rect([10.0, 20.0, 100.0, 50.0]);
+        assert_eq!(b.unturned(), [10.0, 20.0, 100.0, 50.0]);
+        assert!(close(b.corners()[0], [10.0, 20.0]) && close(b.corners()[2], [110.0, 70.0]));
+        assert!(b.contains([60.0, 45.0]) && !b.contains([5.0, 45.0]));
+        assert_eq!(b.moved(5.0, -5.0).unturned(), [15.0, 15.0, 100.0, 50.0]);
+        // The bottom right corner out by 10: larger, the top left kept.
+        let r = b.resized(2, [120.0, 80.0]);
+        assert!(close(r.corners()[0], [10.0, 20.0]) && close([r.w, r.h], [110.0, 60.0]));
+        // Dragged past the opposite corner: flipped, never below the smallest side.
+        let tiny = b.resized(1, [10.0, 70.0]);
+        assert!(tiny.w >= 4.0 && tiny.h >= 4.0);
+        // Turned a quarter to the right: the top points along +x, the handle too.
+        let t = b.turned_towards([200.0, 45.0]);
+        assert!((t.angle - std::f32::consts::FRAC_PI_2).abs() < 1e-4, "{}", t.angle);
+        let h = t.handle(10.0);
+        assert!(h[0] > t.cx + t.h / 2.0 && (h[1] - t.cy).abs() < 1e-3);
+        // Its bounds hold the turned box: 50 wide, 100 high.
+        let bounds = t.bounds();
+        assert!((bounds[2] - 50.0).abs() < 1e-3 && (bounds[3] - 100.0).abs() < 1e-3);
+        // Resizing a turned box keeps its opposite corner.
+        let kept = t.corners()[0];
+        let grown = t.resized(2, [t.corners()[2][0] + 3.0, t.corners()[2][1] + 4.0]);
+        assert!(close(grown.corners()[0], kept));
     }
 
     #[test]

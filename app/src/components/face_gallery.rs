@@ -5,7 +5,7 @@
 use super::face_grid::FaceGrid;
 use super::face_sets::count;
 use crate::api::{
-    face_editor_url, face_gallery, face_thumb_url, face_url, restore_faces, trash_faces, trashed_face_url, FaceAdded, FacesChanged, GalleryFace, GROUP_KEYS, SORT_KEYS,
+    face_editor_url, face_frame_url, face_gallery, face_thumb_url, face_url, restore_faces, trash_faces, trashed_face_url, FaceAdded, FacesChanged, GalleryFace, GROUP_KEYS, SORT_KEYS,
 };
 use leptos::prelude::*;
 use std::collections::HashSet;
@@ -233,7 +233,10 @@ pub fn FaceGallery(project: i64, set: i64, can_edit: bool, feed: GalleryFeed) ->
             view! {
                 <div class="face-viewer" data-testid="face-viewer" on:click=move |_| opened.set(None)>
                     <figure on:click=|ev| ev.stop_propagation()>
-                        <img src=src.clone() alt=file.clone()/>
+                        <div class="viewer-images">
+                            <img src=src.clone() alt=file.clone()/>
+                            {(!trash_view.get_untracked()).then(|| view! { <img class="viewer-frame" src=face_frame_url(project, set, &file) alt="its frame" data-testid="viewer-frame"/> })}
+                        </div>
                         <figcaption>
                             <strong>{file.clone()}</strong>
                             {frame.map(|f| format!(" · frame {f}"))}

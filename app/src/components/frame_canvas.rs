@@ -4,7 +4,7 @@
 //! zoomed (wheel, about the cursor) and panned (drag on empty space); [`MaskCanvas`] shows the face's crop with its mask and paints (left button) or
 //! erases (right button or Shift) it with a round brush.
 
-use super::editor_state::{moved, nearest, View, GROUPS};
+use super::editor_state::{moved, nearest, FaceBox, View, GROUPS};
 use leptos::ev::{MouseEvent, WheelEvent};
 use leptos::prelude::*;
 use wasm_bindgen::JsCast;
@@ -34,39 +34,31 @@ fn load_image(src: &str, loaded: RwSignal<u32>) -> Option<send_wrapper::SendWrap
     Some(send_wrapper::SendWrapper::new(img))
 }
 
+/// Canvas pixels between the box's top and its turning handle.
+const HANDLE: f64 = 24.0;
+
 #[derive(Clone)]
 enum Drag {
     Point { index: usize, group: bool, start: Vec<[f32; 2]>, from: [f32; 2] },
-    /// The box moved (`corner: None`) or resized by one corner (0 top left, clockwise).
-    Box { start: [f32; 4], from: [f32; 2], corner: Option<usize> },
+    /// The box moved.
+    Box { start: FaceBox, from: [f32; 2] },
+    /// The box resized by one corner (0 top left, clockwise).
+    Corner { start: FaceBox, corner: usize },
+    /// The box turned by its handle.
+    Turn { start: FaceBox },
     Pan { from: (f64, f64), view: View },
-}
-
-/// The corners of a box `[x, y, w, h]`, top left first, clockwise.
-fn corners(r: [f32; 4]) -> [[f32; 2]; 4] {
-    [[r[0], r[1]], [r[0] + r[2], r[1]], [r[0] + r[2], r[1] + r[3]], [r[0], r[1] + r[3]]]
-}
-
-/// `start` moved by `(dx, dy)`, or with `corner` moved by it and the opposite corner kept.
-fn dragged_box(start: [f32; 4], corner: Option<usize>, dx: f32, dy: f32) -> [f32; 4] {
-    let Some(c) = corner else { return [start[0] + dx, start[1] + dy, start[2], start[3]] };
-    let pts = corners(start);
-    let (moved, kept) = ([pts[c][0] + dx, pts[c][1] + dy], pts[(c + 2) % 4]);
-    let (x0, x1) = (moved[0].min(kept[0]), moved[0].max(kept[0]));
-    let (y0, y1) = (moved[1].min(kept[1]), moved[1].max(kept[1]));
-    [x0, y0, (x1 - x0).max(4.0), (y1 - y0).max(4.0)]
 }
 
 #[component]
 pub fn FrameCanvas(
     /// The frame's JPEG.
     src: String,
-    /// The detector's box, `[x, y, w, h]` in frame pixels (changed live while dragging).
-    rect: RwSignal<[f32; 4]>,
-    /// Drags move or resize the box instead of the points.
+    /// The aligner's box in frame pixels (changed live while dragging).
+    face_box: RwSignal<FaceBox>,
+    /// Drags move, resize or turn the box instead of the points.
     box_mode: RwSignal<bool>,
     /// A box drag ended: the box it left.
-    on_box: Callback<[f32; 4]>,
+    on_box: Callback<FaceBox>,
     /// The points as shown (changed live while dragging).
     landmarks: RwSignal<Vec<[f32; 2]>>,
     /// Drag a point's whole group (eye, brow, jaw, ...) instead of the point.
@@ -77,6 +69,13 @@ pub fn FrameCanvas(
     on_commit: Callback<Vec<[f32; 2]>>,
     /// Whether points may be moved (viewers only look).
     editable: bool,
+    /// The face's mask (in its crop, `mask_side` square) drawn over the frame when `show_mask`.
+    mask: RwSignal<Vec<u8>>,
+    mask_side: RwSignal<u32>,
+    show_mask: RwSignal<bool>,
+    /// The crop's side and its crop -> frame transform (canvas order).
+    crop_size: u32,
+    crop_to_frame: [f64; 6],
 ) -> impl IntoView {
     let canvas = NodeRef::<leptos::html::Canvas>::new();
     let loaded = RwSignal::new(0u32);
@@ -92,11 +91,11 @@ pub fn FrameCanvas(
             let w = c.client_width().max(320) as u32;
             c.set_width(w);
             c.set_height(w * 3 / 4);
-            view.set(View::around(rect.get_untracked(), f64::from(w), f64::from(w * 3 / 4)));
+            view.set(View::around(face_box.get_untracked().bounds(), f64::from(w), f64::from(w * 3 / 4)));
         }
     });
     Effect::new(move |_| {
-        let (v, points, hot, _, rect, boxing) = (view.get(), landmarks.get(), hover.get(), loaded.get(), rect.get(), box_mode.get());
+        let (v, points, hot, _, fb, boxing) = (view.get(), landmarks.get(), hover.get(), loaded.get(), face_box.get(), box_mode.get());
         let Some(c) = canvas.get_untracked() else { return };
         let Some(ctx) = context(&c) else { return };
         let (w, h) = (f64::from(c.width()), f64::from(c.height()));
@@ -110,16 +109,44 @@ pub fn FrameCanvas(
                 let _ = ctx.set_transform(1.0, 0.0, 0.0, 1.0, 0.0, 0.0);
             }
         });
-        let (bx, by) = v.to_canvas([rect[0], rect[1]]);
+        // The mask over the frame: green where the new face will show.
+        let side = mask_side.get();
+        if show_mask.get() && side > 0 {
+            let tinted: Vec<u8> = mask.with(|m| m.iter().flat_map(|&a| [60, 220, 140, (u16::from(a) * 100 / 255) as u8]).collect());
+            if let Some(overlay) = rgba_canvas(&tinted, side) {
+                let [a, b, c, d, e, f] = crop_to_frame;
+                let k = f64::from(crop_size) / f64::from(side);
+                let _ = ctx.set_transform(v.scale, 0.0, 0.0, v.scale, v.ox, v.oy);
+                let _ = ctx.transform(a, b, c, d, e, f);
+                let _ = ctx.scale(k, k);
+                let _ = ctx.draw_image_with_html_canvas_element(&overlay, 0.0, 0.0);
+                let _ = ctx.set_transform(1.0, 0.0, 0.0, 1.0, 0.0, 0.0);
+            }
+        }
         ctx.set_stroke_style_str("#2fd27a");
         ctx.set_line_width(if boxing { 2.5 } else { 1.5 });
-        ctx.stroke_rect(bx, by, f64::from(rect[2]) * v.scale, f64::from(rect[3]) * v.scale);
+        ctx.begin_path();
+        for (k, c) in fb.corners().iter().enumerate() {
+            let (x, y) = v.to_canvas(*c);
+            if k == 0 { ctx.move_to(x, y) } else { ctx.line_to(x, y) }
+        }
+        ctx.close_path();
+        ctx.stroke();
         if boxing {
             ctx.set_fill_style_str("#2fd27a");
-            for c in corners(rect) {
+            for c in fb.corners() {
                 let (x, y) = v.to_canvas(c);
                 ctx.fill_rect(x - 5.0, y - 5.0, 10.0, 10.0);
             }
+            let (hx, hy) = v.to_canvas(fb.handle((HANDLE / v.scale) as f32));
+            let (tx, ty) = v.to_canvas(fb.handle(0.0));
+            ctx.begin_path();
+            ctx.move_to(tx, ty);
+            ctx.line_to(hx, hy);
+            ctx.stroke();
+            ctx.begin_path();
+            let _ = ctx.arc(hx, hy, 6.0, 0.0, std::f64::consts::TAU);
+            ctx.fill();
         }
         let hot_group = hot.map(|i| super::editor_state::group_of(i).0);
         for (_, range, closed) in GROUPS.iter().cloned() {
@@ -153,14 +180,22 @@ pub fn FrameCanvas(
         let v = view.get_untracked();
         let at = v.to_frame(x, y);
         if editable && box_mode.get_untracked() && ev.button() == 0 {
-            let r = rect.get_untracked();
-            let corner = corners(r).iter().position(|c| {
-                let (cx, cy) = v.to_canvas(*c);
+            let fb = face_box.get_untracked();
+            let near = |p: [f32; 2]| {
+                let (cx, cy) = v.to_canvas(p);
                 (cx - x).hypot(cy - y) <= 10.0
-            });
-            let inside = at[0] >= r[0] && at[0] <= r[0] + r[2] && at[1] >= r[1] && at[1] <= r[1] + r[3];
-            if corner.is_some() || inside {
-                drag.set_value(Some(Drag::Box { start: r, from: at, corner }));
+            };
+            let grabbed = if near(fb.handle((HANDLE / v.scale) as f32)) {
+                Some(Drag::Turn { start: fb })
+            } else if let Some(corner) = fb.corners().iter().position(|c| near(*c)) {
+                Some(Drag::Corner { start: fb, corner })
+            } else if fb.contains(at) {
+                Some(Drag::Box { start: fb, from: at })
+            } else {
+                None
+            };
+            if grabbed.is_some() {
+                drag.set_value(grabbed);
                 return;
             }
         }
@@ -178,10 +213,12 @@ pub fn FrameCanvas(
                 let at = view.get_untracked().to_frame(x, y);
                 landmarks.set(moved(&start, index, group, at[0] - from[0], at[1] - from[1]));
             }
-            Some(Drag::Box { start, from, corner }) => {
+            Some(Drag::Box { start, from }) => {
                 let at = view.get_untracked().to_frame(x, y);
-                rect.set(dragged_box(start, corner, at[0] - from[0], at[1] - from[1]));
+                face_box.set(start.moved(at[0] - from[0], at[1] - from[1]));
             }
+            Some(Drag::Corner { start, corner }) => face_box.set(start.resized(corner, view.get_untracked().to_frame(x, y))),
+            Some(Drag::Turn { start }) => face_box.set(start.turned_towards(view.get_untracked().to_frame(x, y))),
             Some(Drag::Pan { from, view: v }) => view.set(View { ox: v.ox + x - from.0, oy: v.oy + y - from.1, ..v }),
             None => {
                 let hit = nearest(&landmarks.get_untracked(), &view.get_untracked(), x, y, PICK_RADIUS);
@@ -194,7 +231,7 @@ pub fn FrameCanvas(
     let on_up = move |_| {
         match drag.get_value() {
             Some(Drag::Point { .. }) => on_commit.run(landmarks.get_untracked()),
-            Some(Drag::Box { .. }) => on_box.run(rect.get_untracked()),
+            Some(Drag::Box { .. } | Drag::Corner { .. } | Drag::Turn { .. }) => on_box.run(face_box.get_untracked()),
             _ => {}
         }
         drag.set_value(None);
@@ -214,16 +251,23 @@ pub fn FrameCanvas(
     }
 }
 
-/// A square greyscale mask as an RGBA canvas of its own size (for drawing and for PNG export).
-fn mask_canvas(mask: &[u8], side: u32) -> Option<HtmlCanvasElement> {
+/// RGBA pixels of a `side` square as a canvas of their own.
+fn rgba_canvas(rgba: &[u8], side: u32) -> Option<HtmlCanvasElement> {
+    if rgba.len() != (side * side * 4) as usize {
+        return None;
+    }
     let doc = web_sys::window()?.document()?;
     let c: HtmlCanvasElement = doc.create_element("canvas").ok()?.dyn_into().ok()?;
     c.set_width(side);
     c.set_height(side);
-    let rgba: Vec<u8> = mask.iter().flat_map(|&m| [m, m, m, 255]).collect();
-    let data = web_sys::ImageData::new_with_u8_clamped_array_and_sh(wasm_bindgen::Clamped(&rgba), side, side).ok()?;
+    let data = web_sys::ImageData::new_with_u8_clamped_array_and_sh(wasm_bindgen::Clamped(rgba), side, side).ok()?;
     context(&c)?.put_image_data(&data, 0.0, 0.0).ok()?;
     Some(c)
+}
+
+/// A square greyscale mask as an RGBA canvas of its own size (for PNG export).
+fn mask_canvas(mask: &[u8], side: u32) -> Option<HtmlCanvasElement> {
+    rgba_canvas(&mask.iter().flat_map(|&m| [m, m, m, 255]).collect::<Vec<u8>>(), side)
 }
 
 /// The mask as a `data:image/png;base64,` URL, for saving.
@@ -288,12 +332,7 @@ pub fn MaskCanvas(
         if s == 0 || overlay.len() != (s * s * 4) as usize {
             return;
         }
-        let Some(doc) = web_sys::window().and_then(|w| w.document()) else { return };
-        let Some(o) = doc.create_element("canvas").ok().and_then(|e| e.dyn_into::<HtmlCanvasElement>().ok()) else { return };
-        o.set_width(s);
-        o.set_height(s);
-        if let (Some(octx), Ok(data)) = (context(&o), web_sys::ImageData::new_with_u8_clamped_array_and_sh(wasm_bindgen::Clamped(&overlay), s, s)) {
-            let _ = octx.put_image_data(&data, 0.0, 0.0);
+        if let Some(o) = rgba_canvas(&overlay, s) {
             let _ = ctx.draw_image_with_html_canvas_element_and_dw_and_dh(&o, 0.0, 0.0, d, d);
         }
     });
@@ -334,18 +373,3 @@ pub fn MaskCanvas(
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn boxes_move_and_resize_by_a_corner() {
-        let r = [10.0, 20.0, 100.0, 50.0];
-        assert_eq!(dragged_box(r, None, 5.0, -5.0), [15.0, 15.0, 100.0, 50.0]);
-        // The bottom right corner out: larger; the top left stays.
-        assert_eq!(dragged_box(r, Some(2), 10.0, 10.0), [10.0, 20.0, 110.0, 60.0]);
-        // The top left corner dragged past the bottom right: the box flips, never negative.
-        assert_eq!(dragged_box(r, Some(0), 150.0, 0.0), [110.0, 20.0, 50.0, 50.0]);
-        assert_eq!(dragged_box(r, Some(1), -100.0, 0.0)[2], 4.0, "at least 4 px");
-    }
-}

@@ -5,7 +5,7 @@
 //! reload.
 
 use crate::api::{face_editor_url, face_for_edit, face_frame_url, face_url, get_face_set, realign_face, save_face_edit, EditableFace, FacesChanged};
-use crate::components::editor_state::History;
+use crate::components::editor_state::{FaceBox, History};
 use crate::components::events::ProjectEvents;
 use crate::components::frame_canvas::{decode_mask, mask_png_url, FrameCanvas, MaskCanvas};
 use leptos::prelude::*;
@@ -15,7 +15,7 @@ use leptos_router::hooks::{use_navigate, use_params_map};
 #[derive(Debug, Clone, PartialEq)]
 struct EditState {
     landmarks: Vec<[f32; 2]>,
-    rect: [f32; 4],
+    face_box: FaceBox,
     mask: Vec<u8>,
 }
 
@@ -81,9 +81,10 @@ fn Editor(
 ) -> impl IntoView {
     let file = face.file.clone();
     let landmarks = RwSignal::new(face.landmarks.clone());
-    let rect = RwSignal::new(face.rect);
+    let first_box = FaceBox::from_rect(face.rect);
+    let face_box = RwSignal::new(first_box);
     let box_mode = RwSignal::new(false);
-    let first_rect = face.rect;
+    let show_mask = RwSignal::new(true);
     let (mask, side) = (RwSignal::new(Vec::<u8>::new()), RwSignal::new(0u32));
     let history = RwSignal::new(None::<History<EditState>>);
     let (group_mode, fit, radius) = (RwSignal::new(false), RwSignal::new(0u32), RwSignal::new(8.0f64));
@@ -97,17 +98,17 @@ fn Editor(
     Effect::new(move |_| {
         let m = mask.get();
         if history.with_untracked(Option::is_none) && (!m.is_empty() || !has_mask) {
-            history.set(Some(History::new(EditState { landmarks: start.clone(), rect: first_rect, mask: m })));
+            history.set(Some(History::new(EditState { landmarks: start.clone(), face_box: first_box, mask: m })));
         }
     });
     let commit = move || {
-        let state = EditState { landmarks: landmarks.get_untracked(), rect: rect.get_untracked(), mask: mask.get_untracked() };
+        let state = EditState { landmarks: landmarks.get_untracked(), face_box: face_box.get_untracked(), mask: mask.get_untracked() };
         history.update(|h| if let Some(h) = h { h.push(state) });
     };
     let show = move || {
         if let Some(now) = history.with_untracked(|h| h.as_ref().map(|h| h.now().clone())) {
             landmarks.set(now.landmarks);
-            rect.set(now.rect);
+            face_box.set(now.face_box);
             mask.set(now.mask);
         }
     };
@@ -132,7 +133,8 @@ fn Editor(
         let mask_changed = !now.mask.is_empty() && mask_changed(&now.mask, &history);
         let points = if moved { now.landmarks.iter().flat_map(|p| [p[0].to_string(), p[1].to_string()]).collect::<Vec<_>>().join(",") } else { String::new() };
         let png = if mask_changed { mask_png_url(&now.mask, side.get_untracked()).unwrap_or_default() } else { String::new() };
-        let boxed = if now.rect != first_rect { now.rect.iter().map(f32::to_string).collect::<Vec<_>>().join(",") } else { String::new() };
+        // The stored box is upright: a turned one is kept as the box that holds it.
+        let boxed = if now.face_box != first_box { now.face_box.bounds().iter().map(f32::to_string).collect::<Vec<_>>().join(",") } else { String::new() };
         if points.is_empty() && png.is_empty() && boxed.is_empty() {
             status.set(Some(Err("Nothing to save: move a landmark or paint the mask first.".into())));
             return;
@@ -162,9 +164,10 @@ fn Editor(
             return;
         }
         realigning.set(true);
-        let r = rect.get_untracked().iter().map(f32::to_string).collect::<Vec<_>>().join(",");
+        let fb = face_box.get_untracked();
+        let r = fb.unturned().iter().map(f32::to_string).collect::<Vec<_>>().join(",");
         leptos::task::spawn_local(async move {
-            match realign_face(project, set, realign_file.get_value(), r).await {
+            match realign_face(project, set, realign_file.get_value(), r, fb.angle.to_string()).await {
                 Ok(points) => {
                     landmarks.set(points);
                     commit();
@@ -192,6 +195,7 @@ fn Editor(
             ("b" | "B", false, _) => box_mode.update(|b| *b = !*b),
             ("r" | "R", false, _) => realign(),
             ("0", false, _) => fit.update(|n| *n += 1),
+            ("m" | "M", false, _) => show_mask.update(|m| *m = !*m),
             ("[", false, _) => go(&prev),
             ("]", false, _) => go(&next),
             _ => return,
@@ -211,7 +215,7 @@ fn Editor(
         .listen(project);
 
     let on_points = Callback::new(move |_points: Vec<[f32; 2]>| commit());
-    let on_box = Callback::new(move |_rect: [f32; 4]| commit());
+    let on_box = Callback::new(move |_b: FaceBox| commit());
     let on_stroke = Callback::new(move |_| commit());
     let frame_src = face_frame_url(project, set, &file);
     let crop_src = format!("{}?v={}", face_url(project, set, &file), face.revision);
@@ -222,11 +226,12 @@ fn Editor(
             <span class="badge" data-testid="editor-revision">{format!("revision {}", face.revision)}</span>
         </div>
         <p class="hint">{format!("Frame {}. ", face.frame)}
-            "Drag a landmark; G (or Alt) drags its whole group. B edits the box (drag it, or a corner), R re-aligns the landmarks to it. Wheel zooms, dragging empty space pans, 0 fits. Ctrl+Z / Ctrl+Y undo and redo, Ctrl+S saves, [ and ] go to the previous and next face."</p>
+            "Drag a landmark; G (or Alt) drags its whole group. B edits the box (drag it, a corner, or its handle to turn it), R re-aligns the landmarks to it, M shows or hides the mask on the frame. Wheel zooms, dragging empty space pans, 0 fits. Ctrl+Z / Ctrl+Y undo and redo, Ctrl+S saves, [ and ] go to the previous and next face."</p>
         <div class="row editor-tools">
             {face.previous.clone().map(|f| view! { <A href=face_editor_url(project, set, &f) attr:data-testid="previous-face">"← previous face"</A> })}
             {face.next.clone().map(|f| view! { <A href=face_editor_url(project, set, &f) attr:data-testid="next-face">"next face →"</A> })}
             <label class="check"><input type="checkbox" prop:checked=move || group_mode.get() on:change=move |ev| group_mode.set(event_target_checked(&ev))/>" move groups"</label>
+            <label class="check"><input type="checkbox" prop:checked=move || show_mask.get() on:change=move |ev| show_mask.set(event_target_checked(&ev))/>" mask on the frame"</label>
             <label class="check"><input type="checkbox" data-testid="box-mode" prop:checked=move || box_mode.get() on:change=move |ev| box_mode.set(event_target_checked(&ev))/>" edit the box"</label>
             {can_edit.then(|| view! {
                 <button class="link" data-testid="realign" on:click=move |_| realign() disabled=move || realigning.get()>
@@ -251,7 +256,8 @@ fn Editor(
             }.into_any(),
         })}
         <div class="editor-panels">
-            <FrameCanvas src=frame_src rect=rect box_mode=box_mode on_box=on_box landmarks=landmarks group_mode=group_mode fit=fit on_commit=on_points editable=can_edit/>
+            <FrameCanvas src=frame_src face_box=face_box box_mode=box_mode on_box=on_box landmarks=landmarks group_mode=group_mode fit=fit on_commit=on_points editable=can_edit
+                mask=mask mask_side=side show_mask=show_mask crop_size=face.crop_size crop_to_frame=face.crop_to_frame/>
             <div class="stack">
                 <MaskCanvas src=crop_src mask=mask side=side radius=radius on_commit=on_stroke editable=can_edit/>
                 <label>{move || format!("Brush {:.0} px (left button paints, right button or Shift erases)", radius.get())}

@@ -147,6 +147,11 @@ impl FaceCuration for EngineCuration {
             revision: face.revision,
             edits: face.edits.iter().map(|e| FaceEditDto { by: e.by.clone(), at: e.at, what: e.what.clone() }).collect(),
             mask_png: mask.map(|m| m.png.clone()).unwrap_or_default(),
+            crop_size: face.aligned.size,
+            crop_to_frame: {
+                let [[a, c, e], [b, d, f]] = face.aligned.to_image().matrix();
+                [a, b, c, d, e, f]
+            },
             mask_painted: face.mask(MaskKind::Painted).is_some(),
             previous,
             next,
@@ -178,7 +183,7 @@ impl FaceCuration for EngineCuration {
         Ok(saved.face.revision)
     }
 
-    fn realign(&self, dir: &Path, file: &str, source: &Path, rect: [f32; 4]) -> Result<Vec<[f32; 2]>, CurationError> {
+    fn realign(&self, dir: &Path, file: &str, source: &Path, rect: [f32; 4], angle: f32) -> Result<Vec<[f32; 2]>, CurationError> {
         let meta = doppel_engine::faces::read_face_meta(&dir.join(file)).map_err(|e| CurationError::Invalid(format!("{file}: {e}")))?;
         let frame = source_frame(source, meta.frame.index).map_err(edit_error)?;
         let mut held = lock(&self.analyzer);
@@ -188,10 +193,19 @@ impl FaceCuration for EngineCuration {
             *held = Some(loaded);
         }
         let analyzer = held.as_ref().ok_or_else(|| CurationError::Internal("no face networks".into()))?;
-        let rect = doppel_engine::geometry::Rect::new(rect[0], rect[1], rect[2], rect[3]);
-        let found = analyzer.landmarks_refeed(&[(&frame, rect)], 5).map_err(|e| CurationError::Internal(e.to_string()))?;
+        // The aligner sees the box upright: a square patch around it, turned back by `angle`.
+        let (cx, cy) = (f64::from(rect[0] + rect[2] / 2.0), f64::from(rect[1] + rect[3] / 2.0));
+        let side = (2.0 * rect[2].max(rect[3])).ceil().max(8.0) as u32;
+        let half = f64::from(side) / 2.0;
+        let (s, c) = (-f64::from(angle)).sin_cos();
+        let to_patch = doppel_engine::align::Similarity { scale: 1.0, angle: -f64::from(angle), tx: half - (c * cx - s * cy), ty: half - (s * cx + c * cy) };
+        let patch_face = doppel_engine::align::AlignedFace { size: side, frame: doppel_engine::align::CropFrame::EXTRACT, to_crop: to_patch };
+        let patch = patch_face.crop(&frame);
+        let in_patch = doppel_engine::geometry::Rect::new(half as f32 - rect[2] / 2.0, half as f32 - rect[3] / 2.0, rect[2], rect[3]);
+        let found = analyzer.landmarks_refeed(&[(&patch, in_patch)], 5).map_err(|e| CurationError::Internal(e.to_string()))?;
         let (landmarks, _) = found.into_iter().next().ok_or_else(|| CurationError::Internal("the aligner gave nothing".into()))?;
-        Ok(landmarks.points().iter().map(|p| [p.x, p.y]).collect())
+        let back = to_patch.inverse();
+        Ok(landmarks.points().iter().map(|p| back.apply(*p)).map(|p| [p.x, p.y]).collect())
     }
 
     fn announce(&self, project: i64, change: FacesChanged) {

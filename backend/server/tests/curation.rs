@@ -158,6 +158,12 @@ async fn editors_save_hand_fixes_and_stale_saves_are_refused() {
     let points: Vec<[f32; 2]> = r.json();
     let mean = points.iter().zip(&face.landmarks).map(|(a, b)| (a[0] - b[0]).hypot(a[1] - b[1])).sum::<f32>() / 68.0;
     assert!(mean < 3.0, "{mean} px from the extracted landmarks");
+    // A box turned by 0.25 rad: the aligner sees the face turned the other way, and its points
+    // come back onto the face in the frame (a wrong way back would put them tens of pixels off).
+    let turned: Vec<[f32; 2]> = call(&t.s, &t.editor, "realign_face", &set_args(t.pid, set, &[("file", &file), ("rect", &own), ("angle", "0.25")])).await.json();
+    let off = turned.iter().zip(&face.landmarks).map(|(a, b)| (a[0] - b[0]).hypot(a[1] - b[1])).sum::<f32>() / 68.0;
+    eprintln!("re-align: {mean:.2} px from extraction upright, {off:.2} px turned 0.25 rad");
+    assert!(off < 8.0, "{off} px off with a turned box");
     let bad = call(&t.s, &t.editor, "realign_face", &set_args(t.pid, set, &[("file", &file), ("rect", "1,2,0,3")])).await;
     assert_eq!(bad.status, StatusCode::BAD_REQUEST);
     let bad = save(&t.editor, "0", "1,2,3".into(), String::new()).await;
