@@ -151,7 +151,10 @@ pub fn FaceGrid(
         }
         ev.prevent_default();
         if let Some(el) = scroller.get_untracked() {
-            let _ = el.focus();
+            // Without scrolling the page: a click that scrolled would land on something else.
+            let options = web_sys::FocusOptions::new();
+            options.set_prevent_scroll(true);
+            let _ = el.focus_with_options(&options);
         }
         let keep = ev.ctrl_key() || ev.meta_key() || ev.shift_key();
         band_base.set_value(if keep { selected.get_untracked() } else { HashSet::new() });
