@@ -3,32 +3,20 @@
 // sees it come back; selection by click, Shift+arrows and a rubber band; a viewer's delete is
 // refused. Then the grid with 10,000 faces: the DOM stays small while it scrolls, and the frame
 // times and the server's sort time are reported.
-import { test, before, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { linkSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { startServer, launchBrowser, waitHydrated, login, setupAdmin, callServerFn, SHARED } from './harness.mjs';
+import { withServer, waitHydrated, login, callServerFn, SHARED } from './harness.mjs';
 
-let server;
-let browser;
+const env = withServer();
 let setUrl;
 let ids;
 
-before(async () => {
-  server = await startServer();
-  browser = await launchBrowser();
-  await setupAdmin(browser, server);
-});
-
-after(async () => {
-  await browser?.close();
-  await server?.stop();
-});
-
 async function pageOf(username) {
-  const ctx = await browser.newContext();
+  const ctx = await env.browser.newContext();
   const page = await ctx.newPage();
-  await login(page, server.base, username, `${username} password`);
+  await login(page, env.server.base, username, `${username} password`);
   return { ctx, page };
 }
 
@@ -52,7 +40,7 @@ test('two editors clean one face set live, and a viewer cannot delete', async ()
   await item.waitFor({ timeout: 180_000 });
   const setId = await item.getAttribute('data-face-set-id');
   ids = { projectId, setId };
-  setUrl = `${server.base}/projects/${projectId}/facesets/${setId}`;
+  setUrl = `${env.server.base}/projects/${projectId}/facesets/${setId}`;
   for (const [username, role] of [['edna', 'editor'], ['eric', 'editor'], ['vera', 'viewer']]) {
     assert.equal(await callServerFn(admin, 'create_user', { username, password: `${username} password` }), 200);
     assert.equal(await callServerFn(admin, 'set_member', { id: projectId, username, role }), 200);
@@ -145,7 +133,7 @@ test('the grid keeps a small DOM and scrolls 10,000 faces', async () => {
   assert.ok(ids, 'needs the face set of the first test');
   // 10,000 faces: hard links of the set's own faces under new frame numbers (same pixels and
   // metadata, so the index measures each file once).
-  const dir = join(server.dataDir, 'projects', ids.projectId, 'facesets', ids.setId);
+  const dir = join(env.server.dataDir, 'projects', ids.projectId, 'facesets', ids.setId);
   const own = readdirSync(dir).filter((n) => n.endsWith('.png'));
   const stem = own[0].replace(/_\d+_\d+\.png$/, '');
   for (let k = own.length; k < 10_000; k++) {
@@ -238,11 +226,12 @@ test('an editor drags a landmark and saves; the face is cut again and a late sec
 
   // From the gallery: open the face, then its editor.
   await firstFace.dblclick();
+  await p1.getByTestId('viewer-meta').filter({ hasText: 'revision 0' }).waitFor();
   await p1.getByTestId('edit-face').click();
   await p1.getByTestId('editor-face').filter({ hasText: file }).waitFor();
   await waitHydrated(p1);
   // Eric opens the same face before Edna saves.
-  await two.page.goto(`${server.base}/projects/${projectId}/facesets/${setId}/faces/${file}`);
+  await two.page.goto(`${env.server.base}/projects/${projectId}/facesets/${setId}/faces/${file}`);
   await waitHydrated(two.page);
   await two.page.getByTestId('editor-revision').filter({ hasText: 'revision 0' }).waitFor();
 
@@ -296,7 +285,7 @@ test('an editor drags a landmark and saves; the face is cut again and a late sec
 
   // A viewer sees the editor but has no save.
   const vera = await pageOf('vera');
-  await vera.page.goto(`${server.base}/projects/${projectId}/facesets/${setId}/faces/${file}`);
+  await vera.page.goto(`${env.server.base}/projects/${projectId}/facesets/${setId}/faces/${file}`);
   await waitHydrated(vera.page);
   await vera.page.getByTestId('editor-revision').waitFor();
   assert.equal(await vera.page.getByTestId('save-face').count(), 0);

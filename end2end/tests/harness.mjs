@@ -6,6 +6,7 @@ import { join, resolve, dirname } from 'node:path';
 import { createServer } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { chromium } from 'playwright-core';
+import { before, after } from 'node:test';
 
 const here = dirname(fileURLToPath(import.meta.url));
 export const ROOT = resolve(here, '..', '..');
@@ -20,6 +21,22 @@ function freePort() {
     });
     srv.on('error', fail);
   });
+}
+
+/** A test file's server and browser, with the first admin made: started before its tests,
+ *  stopped after them. Read `env.server` and `env.browser` inside the tests. */
+export function withServer(options) {
+  const env = {};
+  before(async () => {
+    env.server = await startServer(options);
+    env.browser = await launchBrowser();
+    await setupAdmin(env.browser, env.server);
+  });
+  after(async () => {
+    await env.browser?.close();
+    await env.server?.stop();
+  });
+  return env;
 }
 
 /** Runs the server until `stop()`; resolves once it printed its setup link. */

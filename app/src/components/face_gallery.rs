@@ -5,7 +5,7 @@
 use super::face_grid::FaceGrid;
 use super::face_sets::count;
 use crate::api::{
-    face_editor_url, face_frame_url, face_gallery, face_thumb_url, face_url, restore_faces, trash_faces, trashed_face_url, FaceAdded, FacesChanged, GalleryFace, GROUP_KEYS, SORT_KEYS,
+    face_editor_url, face_for_edit, face_frame_url, face_gallery, face_thumb_url, face_url, restore_faces, trash_faces, trashed_face_url, FaceAdded, FacesChanged, GalleryFace, GROUP_KEYS, SORT_KEYS,
 };
 use leptos::prelude::*;
 use std::collections::HashSet;
@@ -45,6 +45,22 @@ pub fn FaceGallery(project: i64, set: i64, can_edit: bool, feed: GalleryFeed) ->
     let loading = RwSignal::new(false);
     let opened = RwSignal::new(None::<String>);
     let versions = RwSignal::new(std::collections::HashMap::<String, u32>::new());
+    // The opened face's metadata (box, revision, edits), fetched when it opens.
+    let opened_info = RwSignal::new(None::<crate::api::EditableFace>);
+    Effect::new(move |_| {
+        opened_info.set(None);
+        let Some(file) = opened.get() else { return };
+        if trash_view.get_untracked() {
+            return;
+        }
+        leptos::task::spawn_local(async move {
+            if let Ok(info) = face_for_edit(project, set, file.clone()).await {
+                if opened.get_untracked().as_deref() == Some(file.as_str()) {
+                    opened_info.set(Some(info));
+                }
+            }
+        });
+    });
     let asked = StoredValue::new(0u64);
 
     let load = move || {
@@ -242,6 +258,11 @@ pub fn FaceGallery(project: i64, set: i64, can_edit: bool, feed: GalleryFeed) ->
                             {frame.map(|f| format!(" · frame {f}"))}
                             {group_label.and_then(|(g, _)| groups.with(|l| l.get(g as usize).cloned())).map(|l| format!(" · {l}"))}
                             {group_label.and_then(|(_, v)| v).map(|v| format!(" · {}: {v:.3}", sort.get_untracked()))}
+                            {move || opened_info.get().map(|i| {
+                                let r = i.rect;
+                                let edited = i.edits.last().map(|e| format!(", last edited by {} ({})", e.by, e.what)).unwrap_or_default();
+                                view! { <span class="hint" data-testid="viewer-meta">{format!(" · box {:.0},{:.0} {:.0}×{:.0} in a {}×{} frame · revision {}{edited}", r[0], r[1], r[2], r[3], i.frame_width, i.frame_height, i.revision)}</span> }
+                            })}
                             " · " <a href=src target="_blank" rel="noopener">"full size"</a>
                             {(!trash_view.get_untracked()).then(|| view! { " · " <a href=face_editor_url(project, set, &file) data-testid="edit-face">"edit landmarks and mask"</a> })}
                             " · " <button class="link" on:click=move |_| opened.set(None)>"close"</button>
