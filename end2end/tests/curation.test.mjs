@@ -113,6 +113,13 @@ test('two editors clean one face set live, and a viewer cannot delete', async ()
   await p1.keyboard.press('Enter');
   await p1.getByTestId('face-viewer').waitFor();
   await p1.getByTestId('face-viewer').getByRole('button', { name: 'close' }).click();
+  // Sorting by likeness to a chosen face puts that face first.
+  const chosen = await faces.nth(5).getAttribute('data-face');
+  await faces.nth(5).dblclick();
+  await p1.getByTestId('sort-like').click();
+  await p1.getByTestId('like-face').filter({ hasText: chosen }).waitFor();
+  await p1.locator('.gallery-face[data-index="0"]').and(p1.locator(`[data-face="${chosen}"]`)).waitFor();
+  await p1.getByTestId('sort-by').selectOption('name');
 
   // A viewer sees the faces, has no delete button, and the server refuses her delete.
   const vera = await pageOf('vera');

@@ -33,23 +33,41 @@ pub struct GalleryOrder {
     /// One of [`GROUP_KEYS`]; empty for none.
     pub group: String,
     pub bins: usize,
+    /// With `sort` = `face`: likeness to this face of the set instead of to the main person.
+    pub like: Option<String>,
 }
 
 impl GalleryOrder {
-    pub fn parse(sort: &str, group: &str, bins: &str) -> Result<GalleryOrder, String> {
+    pub fn parse(sort: &str, group: &str, bins: &str, like: &str) -> Result<GalleryOrder, String> {
         let sort = match sort.trim() {
             "" => "name",
             s => SORT_KEYS.iter().find(|(k, _)| *k == s).map(|(k, _)| *k).ok_or_else(|| format!("cannot sort by '{s}'"))?,
         };
         let group = GROUP_KEYS.iter().find(|(k, _)| *k == group.trim()).map(|(k, _)| *k).ok_or_else(|| format!("cannot group by '{}'", group.trim()))?;
         let bins = super::whole_number(bins, "bins", 5usize, 2, 20)?;
-        Ok(GalleryOrder { sort: sort.into(), group: group.into(), bins })
+        let like = match like.trim() {
+            "" => None,
+            l if sort == "face" && is_face_name(l) => Some(l.to_string()),
+            l if sort == "face" => return Err(format!("'{l}' is not a face of this set")),
+            _ => return Err("likeness to a face is a sort by identity (face)".into()),
+        };
+        Ok(GalleryOrder { sort: sort.into(), group: group.into(), bins, like })
     }
 
     /// Frame order without groups needs no measures.
     pub fn is_plain(&self) -> bool {
         self.sort == "name" && self.group.is_empty()
     }
+}
+
+/// A face file name as extraction writes them (`<stem>_<frame>_<face>.png`), checked in the
+/// browser too (the store's check is the server's).
+fn is_face_name(name: &str) -> bool {
+    let Some(rest) = name.strip_suffix(".png") else { return false };
+    let mut parts = rest.rsplitn(3, '_');
+    let (face, frame, stem) = (parts.next().unwrap_or(""), parts.next().unwrap_or(""), parts.next().unwrap_or(""));
+    let digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
+    digits(face) && digits(frame) && !stem.is_empty() && stem.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
 }
 
 /// The faces of a set (or of its trash) in the asked order, with their groups.
@@ -61,9 +79,10 @@ pub async fn face_gallery(
     #[server(default)] group: String,
     #[server(default)] bins: String,
     #[server(default)] trash: bool,
+    #[server(default)] like: String,
 ) -> Result<Gallery, AppError> {
     use super::ssr::*;
-    let order = GalleryOrder::parse(&sort, &group, &bins).map_err(invalid)?;
+    let order = GalleryOrder::parse(&sort, &group, &bins, &like).map_err(invalid)?;
     let (_, p, ctx) = project_access(project, doppel_store::Role::Viewer).await?;
     let set = ctx.store.face_set(p.id, set).await?;
     let dir = ctx.store.dirs().face_set_dir(p.id, set.id);
@@ -254,13 +273,16 @@ mod tests {
 
     #[test]
     fn orders_are_checked() {
-        assert_eq!(GalleryOrder::parse("", "", "").unwrap(), GalleryOrder { sort: "name".into(), group: String::new(), bins: 5 });
-        assert!(GalleryOrder::parse("", "", "").unwrap().is_plain());
-        let o = GalleryOrder::parse("blur", "face", "3").unwrap();
+        assert_eq!(GalleryOrder::parse("", "", "", "").unwrap(), GalleryOrder { sort: "name".into(), group: String::new(), bins: 5, like: None });
+        assert!(GalleryOrder::parse("", "", "", "").unwrap().is_plain());
+        let o = GalleryOrder::parse("blur", "face", "3", "").unwrap();
         assert_eq!((o.sort.as_str(), o.group.as_str(), o.bins, o.is_plain()), ("blur", "face", 3, false));
-        assert!(GalleryOrder::parse("../etc", "", "").unwrap_err().contains("cannot sort by"));
-        assert!(GalleryOrder::parse("name", "colour", "").unwrap_err().contains("cannot group by"));
-        assert!(GalleryOrder::parse("name", "yaw", "99").unwrap_err().contains("bins"));
+        assert!(GalleryOrder::parse("../etc", "", "", "").unwrap_err().contains("cannot sort by"));
+        assert!(GalleryOrder::parse("name", "colour", "", "").unwrap_err().contains("cannot group by"));
+        assert!(GalleryOrder::parse("name", "yaw", "99", "").unwrap_err().contains("bins"));
+        assert_eq!(GalleryOrder::parse("face", "", "", "clip_000012_0.png").unwrap().like.as_deref(), Some("clip_000012_0.png"));
+        assert!(GalleryOrder::parse("face", "", "", "../x.png").unwrap_err().contains("not a face"));
+        assert!(GalleryOrder::parse("blur", "", "", "clip_000012_0.png").unwrap_err().contains("sort by identity"));
     }
 
     #[test]

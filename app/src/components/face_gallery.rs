@@ -36,6 +36,8 @@ pub fn FaceGallery(project: i64, set: i64, can_edit: bool, feed: GalleryFeed) ->
     let mounted = RwSignal::new(false);
     Effect::new(move |_| mounted.set(true));
     let (sort, group, bins) = (RwSignal::new("name".to_string()), RwSignal::new(String::new()), RwSignal::new("5".to_string()));
+    // A face to sort by likeness to (with the identity sort).
+    let like = RwSignal::new(String::new());
     let trash_view = RwSignal::new(false);
     let faces = RwSignal::new(Vec::<GalleryFace>::new());
     let groups = RwSignal::new(Vec::<String>::new());
@@ -65,11 +67,12 @@ pub fn FaceGallery(project: i64, set: i64, can_edit: bool, feed: GalleryFeed) ->
 
     let load = move || {
         let (s, g, b, t) = (sort.get_untracked(), group.get_untracked(), bins.get_untracked(), trash_view.get_untracked());
+        let l = if s == "face" { like.get_untracked() } else { String::new() };
         let n = asked.get_value() + 1;
         asked.set_value(n);
         loading.set(true);
         leptos::task::spawn_local(async move {
-            let answer = face_gallery(project, set, s, g, b, t).await;
+            let answer = face_gallery(project, set, s, g, b, t, l).await;
             // A newer question was asked meanwhile: its answer counts.
             if asked.get_value() != n {
                 return;
@@ -92,7 +95,7 @@ pub fn FaceGallery(project: i64, set: i64, can_edit: bool, feed: GalleryFeed) ->
     };
     Effect::new(move |_| {
         if mounted.get() {
-            (sort.track(), group.track(), bins.track(), trash_view.track(), feed.reload.track());
+            (sort.track(), group.track(), bins.track(), trash_view.track(), feed.reload.track(), like.track());
             load();
         }
     });
@@ -199,7 +202,7 @@ pub fn FaceGallery(project: i64, set: i64, can_edit: bool, feed: GalleryFeed) ->
         <div class="row spread gallery-tools">
             <div class="row">
                 <label>"Sort by "
-                    <select data-testid="sort-by" prop:value=move || sort.get() on:change=move |ev| sort.set(event_target_value(&ev)) disabled=move || trash_view.get()>
+                    <select data-testid="sort-by" prop:value=move || sort.get() on:change=move |ev| { like.set(String::new()); sort.set(event_target_value(&ev)) } disabled=move || trash_view.get()>
                         {SORT_KEYS.iter().map(|(k, label)| view! { <option value=*k>{*label}</option> }).collect_view()}
                     </select>
                 </label>
@@ -211,6 +214,11 @@ pub fn FaceGallery(project: i64, set: i64, can_edit: bool, feed: GalleryFeed) ->
                 <Show when=binned>
                     <label>"in " <input class="tiny" type="number" min="2" max="20" prop:value=move || bins.get() on:change=move |ev| bins.set(event_target_value(&ev))/> " bins"</label>
                 </Show>
+                {move || (!like.get().is_empty() && sort.get() == "face").then(|| view! {
+                    <span class="badge" data-testid="like-face">{format!("like {}", like.get())}
+                        " " <button class="link" on:click=move |_| like.set(String::new())>"×"</button>
+                    </span>
+                })}
                 {move || loading.get().then(|| view! { <span class="hint">"Sorting…"</span> })}
             </div>
             <div class="row">
@@ -264,7 +272,17 @@ pub fn FaceGallery(project: i64, set: i64, can_edit: bool, feed: GalleryFeed) ->
                                 view! { <span class="hint" data-testid="viewer-meta">{format!(" · box {:.0},{:.0} {:.0}×{:.0} in a {}×{} frame · revision {}{edited}", r[0], r[1], r[2], r[3], i.frame_width, i.frame_height, i.revision)}</span> }
                             })}
                             " · " <a href=src target="_blank" rel="noopener">"full size"</a>
-                            {(!trash_view.get_untracked()).then(|| view! { " · " <a href=face_editor_url(project, set, &file) data-testid="edit-face">"edit landmarks and mask"</a> })}
+                            {(!trash_view.get_untracked()).then(|| {
+                                let chosen = file.clone();
+                                view! {
+                                    " · " <a href=face_editor_url(project, set, &file) data-testid="edit-face">"edit landmarks and mask"</a>
+                                    " · " <button class="link" data-testid="sort-like" on:click=move |_| {
+                                        like.set(chosen.clone());
+                                        sort.set("face".into());
+                                        opened.set(None);
+                                    }>"sort by likeness to this face"</button>
+                                }
+                            })}
                             " · " <button class="link" on:click=move |_| opened.set(None)>"close"</button>
                         </figcaption>
                     </figure>

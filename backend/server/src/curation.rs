@@ -83,19 +83,24 @@ impl FaceCuration for EngineCuration {
             (index.records(), measured)
         };
         let sort_key = key(&order.sort)?;
-        let values = match sort_key {
-            Some(k) => Some(sort::measure(&records, k).map_err(sort_error)?),
-            None => None,
-        };
-        let ranked: Vec<usize> = match sort_key {
-            Some(k) => sort::sort(&records, k).map_err(sort_error)?,
-            None => (0..records.len()).collect(),
+        let name_of = |r: &sort::FaceRecord| r.path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        let (values, ranked) = match (&order.like, sort_key) {
+            // Likeness to a chosen face: nearest first.
+            (Some(like), _) => {
+                let reference = records.iter().position(|r| name_of(r) == *like).ok_or_else(|| CurationError::Invalid(format!("{like} is not in this face set")))?;
+                let d = sort::distances_to(&records, reference).map_err(sort_error)?;
+                let mut order: Vec<usize> = (0..records.len()).collect();
+                order.sort_by(|&a, &b| d[a].total_cmp(&d[b]));
+                (Some(d), order)
+            }
+            (None, Some(k)) => (Some(sort::measure(&records, k).map_err(sort_error)?), sort::sort(&records, k).map_err(sort_error)?),
+            (None, None) => (None, (0..records.len()).collect()),
         };
         let (groups, labels) = match key(&order.group)? {
             None => (vec![ranked.clone()], Vec::new()),
             Some(g) => grouped(&records, g, order.bins, &ranked)?,
         };
-        let name = |i: usize| records[i].path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        let name = |i: usize| name_of(&records[i]);
         let faces = groups
             .iter()
             .enumerate()

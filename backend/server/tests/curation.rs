@@ -65,6 +65,12 @@ async fn editors_trash_and_restore_faces_and_everyone_is_told() {
     let yaw = gallery(&t.s, &t.viewer, t.pid, set, &[("sort", "yaw"), ("group", "yaw"), ("bins", "3")]).await;
     assert!(!yaw.groups.is_empty() && yaw.groups.len() <= 3 && yaw.groups[0].starts_with("yaw "), "{:?}", yaw.groups);
     assert!(yaw.faces.windows(2).all(|w| w[0].group <= w[1].group));
+    // Likeness to a chosen face: that face first, at distance 0.
+    let like = gallery(&t.s, &t.viewer, t.pid, set, &[("sort", "face"), ("like", &names[3])]).await;
+    assert_eq!((like.faces[0].file.as_str(), like.faces[0].value), (names[3].as_str(), Some(0.0)));
+    assert!(like.faces.windows(2).all(|w| w[0].value <= w[1].value));
+    let gone = call(&t.s, &t.viewer, "face_gallery", &set_args(t.pid, set, &[("sort", "face"), ("like", "nobody_000001_0.png")])).await;
+    assert!(gone.status == StatusCode::BAD_REQUEST && gone.text().contains("is not in this face set"), "{}", gone.text());
     let bad = call(&t.s, &t.viewer, "face_gallery", &set_args(t.pid, set, &[("sort", "../../etc")])).await;
     assert_eq!(bad.status, StatusCode::BAD_REQUEST);
 

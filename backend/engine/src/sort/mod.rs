@@ -134,6 +134,14 @@ pub fn measure(records: &[FaceRecord], key: SortKey) -> Result<Vec<f32>, SortErr
     })
 }
 
+/// Each face's identity distance to the face `reference` (an index into `records`): sorting
+/// by it puts that person first.
+pub fn distances_to(records: &[FaceRecord], reference: usize) -> Result<Vec<f32>, SortError> {
+    let descriptor = |r: &FaceRecord| r.descriptor.ok_or_else(|| SortError::NoDescriptor(r.path.clone()));
+    let target = descriptor(&records[reference])?;
+    records.iter().map(|r| descriptor(r).map(|d| d.distance(&target))).collect()
+}
+
 /// The faces' indices in `key` order (ties keep file order).
 pub fn sort(records: &[FaceRecord], key: SortKey) -> Result<Vec<usize>, SortError> {
     let values = measure(records, key)?;

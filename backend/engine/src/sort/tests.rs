@@ -167,3 +167,17 @@ fn large_sets_cluster_into_their_people_through_a_sample() {
         assert_eq!(clusters.iter().map(Vec::len).sum::<usize>(), descriptors.len());
     }
 }
+
+#[test]
+fn likeness_to_a_chosen_face_puts_that_person_first() {
+    let records = everyone();
+    let person_of = &identities().1;
+    // A face of the 5th person: the faces nearest it are that person's.
+    let reference = records.iter().position(|r| person_of[&r.path] == "penny").unwrap();
+    let d = distances_to(&records, reference).unwrap();
+    assert_eq!(d[reference], 0.0);
+    let mut order: Vec<usize> = (0..records.len()).collect();
+    order.sort_by(|&a, &b| d[a].total_cmp(&d[b]));
+    let pennies = records.iter().filter(|r| person_of[&r.path] == "penny").count();
+    assert!(order[..pennies].iter().all(|&i| person_of[&records[i].path] == "penny"), "the nearest {pennies} are all her");
+}
