@@ -176,15 +176,9 @@ impl FaceCuration for EngineCuration {
         let guard = self.folder_lock(dir);
         let _held = lock(&guard);
         let folder = FaceFolder::open(dir).map_err(curate_error)?;
-        // The frame is decoded only when the landmarks move (it is most of the time an edit takes).
-        let meta = doppel_engine::faces::read_face_meta(&dir.join(file)).map_err(|e| CurationError::Invalid(format!("{file}: {e}")))?;
-        let frame = match &landmarks {
-            Some(l) if *l != meta.face.landmarks => Some(source_frame(source, meta.frame.index).map_err(edit_error)?),
-            _ => None,
-        };
         let at = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs() as i64);
         let rect = edit.rect.map(|r| doppel_engine::geometry::Rect::new(r[0], r[1], r[2], r[3]));
-        let saved = folder.edit(file, frame.as_ref(), FaceEdit { revision: edit.revision, landmarks, rect, painted, by: edit.by, at }).map_err(edit_error)?;
+        let saved = folder.edit(file, |index| source_frame(source, index), FaceEdit { revision: edit.revision, landmarks, rect, painted, by: edit.by, at }).map_err(edit_error)?;
         Ok(saved.face.revision)
     }
 
@@ -265,15 +259,7 @@ pub fn key(name: &str) -> Result<Option<SortKey>, CurationError> {
 
 /// The face PNGs of `dir` by name (frame order), as the extraction names them.
 fn face_names(dir: &Path) -> Result<Vec<String>, CurationError> {
-    let mut names: Vec<String> = std::fs::read_dir(dir)
-        .map_err(|e| CurationError::Internal(format!("{}: {e}", dir.display())))?
-        .flatten()
-        .filter(|e| e.file_type().is_ok_and(|t| t.is_file()))
-        .filter_map(|e| e.file_name().into_string().ok())
-        .filter(|n| doppel_store::is_face_file_name(n))
-        .collect();
-    names.sort();
-    Ok(names)
+    doppel_store::face_files_in(dir).map_err(|e| CurationError::Internal(format!("{}: {e}", dir.display())))
 }
 
 fn sort_error(e: SortError) -> CurationError {

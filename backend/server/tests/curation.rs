@@ -34,6 +34,19 @@ fn files_args(pid: i64, set: i64, files: &[&str]) -> Vec<(String, String)> {
     args
 }
 
+/// The next `faces` event on the hub (other events are skipped), within 5 s.
+async fn faces_event(events: &mut tokio::sync::broadcast::Receiver<doppel::events::ProjectEvent>) -> app::api::FacesChanged {
+    tokio::time::timeout(std::time::Duration::from_secs(5), async {
+        loop {
+            if let EventBody::Faces(c) = events.recv().await.unwrap().body {
+                return c;
+            }
+        }
+    })
+    .await
+    .expect("a faces event")
+}
+
 fn store_faces(dir: &std::path::Path) -> usize {
     let store = std::fs::read_dir(dir).unwrap().flatten().map(|e| e.path()).find(|p| p.to_string_lossy().ends_with(".alignments.json")).unwrap();
     Alignments::load(&store).unwrap().face_count()
@@ -71,6 +84,8 @@ async fn editors_trash_and_restore_faces_and_everyone_is_told() {
     assert!(like.faces.windows(2).all(|w| w[0].value <= w[1].value));
     let gone = call(&t.s, &t.viewer, "face_gallery", &set_args(t.pid, set, &[("sort", "face"), ("like", "nobody_000001_0.png")])).await;
     assert!(gone.status == StatusCode::BAD_REQUEST && gone.text().contains("is not in this face set"), "{}", gone.text());
+    let path = call(&t.s, &t.viewer, "face_gallery", &set_args(t.pid, set, &[("sort", "face"), ("like", "../x.png")])).await;
+    assert!(path.status == StatusCode::BAD_REQUEST && path.text().contains("not a face"), "{}", path.text());
     let bad = call(&t.s, &t.viewer, "face_gallery", &set_args(t.pid, set, &[("sort", "../../etc")])).await;
     assert_eq!(bad.status, StatusCode::BAD_REQUEST);
 
@@ -91,15 +106,7 @@ async fn editors_trash_and_restore_faces_and_everyone_is_told() {
     assert_eq!(r.status, StatusCode::OK, "{}", r.text());
     let moved: FacesMoved = r.json();
     assert_eq!(moved, FacesMoved { moved: two.map(String::from).to_vec(), absent: vec![] });
-    let change = tokio::time::timeout(std::time::Duration::from_secs(5), async {
-        loop {
-            if let EventBody::Faces(c) = events.recv().await.unwrap().body {
-                return c;
-            }
-        }
-    })
-    .await
-    .expect("a faces event");
+    let change = faces_event(&mut events).await;
     assert_eq!((change.face_set_id, change.by.as_str(), change.trashed.len(), change.restored.len()), (set, "ed", 2, 0));
     assert_eq!(store_faces(&dir), 4);
     let after = gallery(&t.s, &t.viewer, t.pid, set, &[]).await;
@@ -181,15 +188,7 @@ async fn editors_save_hand_fixes_and_stale_saves_are_refused() {
     let ok = save(&t.editor, "0", moved.join(","), String::new()).await;
     assert_eq!(ok.status, StatusCode::OK, "{}", ok.text());
     assert_eq!(ok.json::<u32>(), 1);
-    let change = tokio::time::timeout(std::time::Duration::from_secs(5), async {
-        loop {
-            if let EventBody::Faces(c) = events.recv().await.unwrap().body {
-                return c;
-            }
-        }
-    })
-    .await
-    .unwrap();
+    let change = faces_event(&mut events).await;
     assert_eq!((change.edited, change.by), (vec![file.clone()], "ed".to_string()));
     let after: EditableFace = call(&t.s, &t.viewer, "face_for_edit", &set_args(t.pid, set, &[("file", &file)])).await.json();
     assert_eq!(after.revision, 1);

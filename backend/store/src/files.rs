@@ -155,21 +155,26 @@ impl DataDir {
     /// The face PNGs of a face set, by name (frame order, then face order). A set whose
     /// folder does not exist yet has none.
     pub fn face_files(&self, project_id: i64, set_id: i64) -> Result<Vec<String>, StoreError> {
-        let dir = self.face_set_dir(project_id, set_id);
-        let entries = match std::fs::read_dir(&dir) {
-            Ok(entries) => entries,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
-            Err(e) => return Err(e.into()),
-        };
-        let mut names: Vec<String> = entries
-            .flatten()
-            .filter(|e| e.file_type().is_ok_and(|t| t.is_file()))
-            .filter_map(|e| e.file_name().into_string().ok())
-            .filter(|n| is_face_file_name(n))
-            .collect();
-        names.sort();
-        Ok(names)
+        face_files_in(&self.face_set_dir(project_id, set_id))
     }
+}
+
+/// The face PNGs of the face set folder `dir`, by name (frame order, then face order); none
+/// when the folder does not exist yet.
+pub fn face_files_in(dir: &Path) -> Result<Vec<String>, StoreError> {
+    let entries = match std::fs::read_dir(dir) {
+        Ok(entries) => entries,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(e.into()),
+    };
+    let mut names: Vec<String> = entries
+        .flatten()
+        .filter(|e| e.file_type().is_ok_and(|t| t.is_file()))
+        .filter_map(|e| e.file_name().into_string().ok())
+        .filter(|n| is_face_file_name(n))
+        .collect();
+    names.sort();
+    Ok(names)
 }
 
 /// Whether `name` is a face file name as the extraction writes them:

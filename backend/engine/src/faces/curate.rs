@@ -70,18 +70,11 @@ impl FaceFolder {
     /// The face PNGs in the trash, by name.
     pub fn trashed(&self) -> Result<Vec<String>, CurateError> {
         let dir = self.trash_dir();
-        let entries = match std::fs::read_dir(&dir) {
-            Ok(e) => e,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
-            Err(e) => return Err(CurateError::Folder(dir, e)),
-        };
-        let mut names: Vec<String> = entries
-            .flatten()
-            .filter_map(|e| e.file_name().into_string().ok())
-            .filter(|n| is_plain_png_name(n))
-            .collect();
-        names.sort();
-        Ok(names)
+        match png_names(&dir) {
+            Ok(names) => Ok(names.into_iter().collect()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Vec::new()),
+            Err(e) => Err(CurateError::Folder(dir, e)),
+        }
     }
 
     /// Moves the faces `names` into the trash and removes them from the alignments store.
@@ -144,8 +137,7 @@ impl FaceFolder {
     /// that no entry names are added back to their frame from their own metadata. Frames stay
     /// (looked at) even when emptied; entries without a file name are left alone.
     fn reconcile(&self, mut store: Alignments) -> Result<Alignments, CurateError> {
-        let entries = std::fs::read_dir(&self.dir).map_err(|e| CurateError::Folder(self.dir.clone(), e))?;
-        let present: BTreeSet<String> = entries.flatten().filter_map(|e| e.file_name().into_string().ok()).filter(|n| is_plain_png_name(n)).collect();
+        let present = png_names(&self.dir).map_err(|e| CurateError::Folder(self.dir.clone(), e))?;
         let mut named = BTreeSet::new();
         for entry in store.frames.values_mut() {
             entry.faces.retain(|f| f.file.as_ref().is_none_or(|n| present.contains(n)));
@@ -170,6 +162,11 @@ impl FaceFolder {
         }
         Ok(store)
     }
+}
+
+/// The bare `.png` names in `dir`, sorted.
+fn png_names(dir: &Path) -> std::io::Result<BTreeSet<String>> {
+    Ok(std::fs::read_dir(dir)?.flatten().filter_map(|e| e.file_name().into_string().ok()).filter(|n| is_plain_png_name(n)).collect())
 }
 
 /// A bare file name ending in `.png`: no folders, no dots before the extension.

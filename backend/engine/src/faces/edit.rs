@@ -69,9 +69,10 @@ pub enum EditError {
 
 impl FaceFolder {
     /// Applies `edit` to the face `name`: a new face PNG under the same name (the previous one
-    /// kept as `<name>.bak`) and the same entry in the alignments store. `frame` is the face's
-    /// source frame, needed when the landmarks move. Returns the new metadata.
-    pub fn edit(&self, name: &str, frame: Option<&RgbImage>, edit: FaceEdit) -> Result<FaceMeta, EditError> {
+    /// kept as `<name>.bak`) and the same entry in the alignments store. `frame_of` gives the
+    /// face's source frame by index; it is asked only when the landmarks move. Returns the new
+    /// metadata.
+    pub fn edit(&self, name: &str, frame_of: impl FnOnce(u64) -> Result<RgbImage, EditError>, edit: FaceEdit) -> Result<FaceMeta, EditError> {
         super::curate::check_name(name)?;
         let path = self.dir.join(name);
         let (old_crop, meta) = read_face_png(&path).map_err(|e| EditError::Face(name.into(), e))?;
@@ -101,7 +102,7 @@ impl FaceFolder {
         }
         let crop = match edit.landmarks {
             Some(landmarks) if landmarks != face.landmarks => {
-                let frame = frame.ok_or(EditError::NoFrame)?;
+                let frame = frame_of(meta.frame.index)?;
                 let aligned = AlignedFace::new(&landmarks, face.aligned.size, face.aligned.frame).ok_or(EditError::Degenerate)?;
                 let mask_size = face.masks.first().map_or(256, |m| m.size);
                 let in_crop = aligned.landmarks_in_crop(&landmarks);
@@ -111,7 +112,7 @@ impl FaceFolder {
                 face.landmarks = landmarks;
                 face.aligned = aligned;
                 what.insert(0, "landmarks");
-                aligned.crop(frame)
+                aligned.crop(&frame)
             }
             _ => old_crop,
         };
@@ -175,7 +176,7 @@ mod tests {
         // The whole face 6 px to the right: the crop follows, the face stays centred in it.
         let mut moved = before.face.landmarks;
         moved.0.iter_mut().for_each(|p| p.x += 6.0);
-        let meta = f.edit(name, Some(&frame), edit(0, Some(moved), None, "edna")).unwrap();
+        let meta = f.edit(name, |_| Ok(frame.clone()), edit(0, Some(moved), None, "edna")).unwrap();
         assert_eq!(meta.face.revision, 1);
         assert_eq!(meta.face.edits, vec![EditRecord { by: "edna".into(), at: 1_700_000_000, what: "landmarks".into() }]);
         let shift = meta.face.aligned.to_crop.apply(before.face.landmarks.0[30]).x - before.face.aligned.to_crop.apply(before.face.landmarks.0[30]).x;
@@ -189,7 +190,7 @@ mod tests {
         let entry = store.frames[&8].faces.iter().find(|x| x.face_index == 0).unwrap();
         assert_eq!((entry.landmarks, entry.revision, entry.file.as_deref()), (moved, 1, Some(name)));
         // A second editor who loaded revision 0 is told, and nothing changes.
-        let err = f.edit(name, Some(&frame), edit(0, Some(before.face.landmarks), None, "eric")).unwrap_err();
+        let err = f.edit(name, |_| Ok(frame.clone()), edit(0, Some(before.face.landmarks), None, "eric")).unwrap_err();
         assert!(err.to_string().contains("someone else saved this face") && err.to_string().contains("by edna"), "{err}");
         assert_eq!(read_face_meta(&dir.join(name)).unwrap(), meta);
         std::fs::remove_dir_all(&dir).unwrap();
@@ -202,22 +203,22 @@ mod tests {
         let name = "talk_woman_a_000016_0.png";
         // Paint the left half of the crop.
         let painted = GrayImage::from_fn(128, 128, |x, _| Luma([if x < 64 { 255 } else { 0 }]));
-        let meta = f.edit(name, None, edit(0, None, Some(painted.clone()), "edna")).unwrap();
+        let meta = f.edit(name, no_frame, edit(0, None, Some(painted.clone()), "edna")).unwrap();
         let stored = meta.face.mask(MaskKind::Painted).unwrap().decode().unwrap();
         assert_eq!(stored.image, painted);
         assert!(meta.face.mask(MaskKind::Extended).is_some(), "landmark masks stay");
         // Landmarks without their frame cannot be applied.
-        assert!(matches!(f.edit(name, None, edit(1, Some(Landmarks68([crate::geometry::Point::new(1.0, 1.0); 68])), None, "edna")), Err(EditError::NoFrame)));
+        assert!(matches!(f.edit(name, no_frame, edit(1, Some(Landmarks68([crate::geometry::Point::new(1.0, 1.0); 68])), None, "edna")), Err(EditError::NoFrame)));
         // Moving the face right moves the painted half left in the new crop.
         let frame = source_frame(&before_source(), 16).unwrap();
         let mut moved = meta.face.landmarks;
         moved.0.iter_mut().for_each(|p| p.x += 10.0);
-        let after = f.edit(name, Some(&frame), edit(1, Some(moved), None, "edna")).unwrap();
+        let after = f.edit(name, |_| Ok(frame.clone()), edit(1, Some(moved), None, "edna")).unwrap();
         let warped = after.face.mask(MaskKind::Painted).unwrap().decode().unwrap().image;
         let inside = |m: &GrayImage| m.enumerate_pixels().filter(|(_, _, p)| p[0] > 0).map(|(x, ..)| f64::from(x)).sum::<f64>() / m.pixels().filter(|p| p[0] > 0).count() as f64;
         assert!(inside(&warped) < inside(&painted) - 0.5, "{} vs {}", inside(&warped), inside(&painted));
-        assert!(matches!(f.edit(name, None, edit(2, None, Some(GrayImage::new(10, 20)), "edna")), Err(EditError::BadMask(10, 20))));
-        assert!(matches!(f.edit("../x.png", None, edit(2, None, None, "edna")), Err(EditError::Curate(_))));
+        assert!(matches!(f.edit(name, no_frame, edit(2, None, Some(GrayImage::new(10, 20)), "edna")), Err(EditError::BadMask(10, 20))));
+        assert!(matches!(f.edit("../x.png", no_frame, edit(2, None, None, "edna")), Err(EditError::Curate(_))));
         std::fs::remove_dir_all(&dir).unwrap();
     }
 
@@ -229,11 +230,16 @@ mod tests {
         let before = read_face_meta(&dir.join(name)).unwrap();
         let mut rect = before.face.detection.rect;
         rect.x += 5.0;
-        let meta = f.edit(name, None, FaceEdit { rect: Some(rect), ..edit(0, None, None, "edna") }).unwrap();
+        let meta = f.edit(name, no_frame, FaceEdit { rect: Some(rect), ..edit(0, None, None, "edna") }).unwrap();
         assert_eq!((meta.face.detection.rect, meta.face.edits[0].what.as_str()), (rect, "box"));
         let bad = crate::geometry::Rect::new(1.0, 1.0, 0.0, 5.0);
-        assert!(matches!(f.edit(name, None, FaceEdit { rect: Some(bad), ..edit(1, None, None, "edna") }), Err(EditError::BadBox)));
+        assert!(matches!(f.edit(name, no_frame, FaceEdit { rect: Some(bad), ..edit(1, None, None, "edna") }), Err(EditError::BadBox)));
         std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    /// For edits that must not need the frame.
+    fn no_frame(_: u64) -> Result<RgbImage, EditError> {
+        Err(EditError::NoFrame)
     }
 
     fn before_source() -> std::path::PathBuf {
