@@ -11,7 +11,6 @@ pub mod extract;
 pub mod faces;
 pub mod geometry;
 pub mod identity;
-pub mod kernels;
 pub mod mask;
 pub mod media;
 pub mod nets;
