@@ -137,17 +137,7 @@ impl DataDir {
 
     /// The iterations of a model's timelapse frames, in order. None before the first save.
     pub fn timelapse_frames(&self, project_id: i64, model_id: i64) -> Result<Vec<u64>, StoreError> {
-        let entries = match std::fs::read_dir(self.model_timelapse_dir(project_id, model_id)) {
-            Ok(entries) => entries,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
-            Err(e) => return Err(e.into()),
-        };
-        let mut frames: Vec<u64> = entries
-            .flatten()
-            .filter(|e| e.file_type().is_ok_and(|t| t.is_file()))
-            .filter_map(|e| e.file_name().into_string().ok())
-            .filter_map(|n| timelapse_iteration(&n))
-            .collect();
+        let mut frames: Vec<u64> = file_names_in(&self.model_timelapse_dir(project_id, model_id))?.iter().filter_map(|n| timelapse_iteration(n)).collect();
         frames.sort_unstable();
         Ok(frames)
     }
@@ -162,19 +152,24 @@ impl DataDir {
 /// The face PNGs of the face set folder `dir`, by name (frame order, then face order); none
 /// when the folder does not exist yet.
 pub fn face_files_in(dir: &Path) -> Result<Vec<String>, StoreError> {
+    let mut names: Vec<String> = file_names_in(dir)?.into_iter().filter(|n| is_face_file_name(n)).collect();
+    names.sort();
+    Ok(names)
+}
+
+/// The names of the regular files in `dir` (unsorted; names that are not UTF-8 left out);
+/// none when the folder does not exist yet.
+fn file_names_in(dir: &Path) -> Result<Vec<String>, StoreError> {
     let entries = match std::fs::read_dir(dir) {
         Ok(entries) => entries,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
         Err(e) => return Err(e.into()),
     };
-    let mut names: Vec<String> = entries
+    Ok(entries
         .flatten()
         .filter(|e| e.file_type().is_ok_and(|t| t.is_file()))
         .filter_map(|e| e.file_name().into_string().ok())
-        .filter(|n| is_face_file_name(n))
-        .collect();
-    names.sort();
-    Ok(names)
+        .collect())
 }
 
 /// Whether `name` is a face file name as the extraction writes them:
