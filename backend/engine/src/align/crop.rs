@@ -6,11 +6,11 @@
 //! near y = 1.26, the brows near y = 0.02. A crop is a square of `side` units around a
 //! centre chosen by [`Centering`].
 
-use image::{Rgb, RgbImage};
-use imageproc::geometric_transformations::{warp_into, Border, Interpolation, Projection};
+use image::RgbImage;
 
 use super::mean_face::{mean_face, ALIGN_POINTS};
 use super::similarity::{estimate_similarity, Similarity};
+use super::warp::warp_bicubic;
 use crate::geometry::{Landmarks68, Point};
 
 /// Where a crop is centred, as in faceswap.
@@ -118,23 +118,15 @@ impl AlignedFace {
             source = &shrunk;
         }
         let mut out = RgbImage::new(self.size, self.size);
-        warp_into(source, pixel_projection(&to_crop), Interpolation::Bicubic, Border::Constant(Rgb([0, 0, 0])), &mut out);
+        warp_bicubic(source, &to_crop, &mut out);
         out
     }
-}
-
-/// imageproc samples at whole pixel coordinates (pixel centres), our geometry puts pixel
-/// centres at +0.5: the projection is `T(-0.5) * m * T(+0.5)`.
-fn pixel_projection(m: &Similarity) -> Projection {
-    let m = Similarity::scale_shift(1.0, 0.5, 0.5).then(m).then(&Similarity::scale_shift(1.0, -0.5, -0.5));
-    let [[a, b, c], [d, e, f]] = m.matrix();
-    Projection::from_matrix([a as f32, b as f32, c as f32, d as f32, e as f32, f as f32, 0.0, 0.0, 1.0])
-        .expect("a similarity with a finite, non-zero scale is invertible")
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use image::Rgb;
 
     /// The mean face placed in an image by a known similarity.
     fn placed(t: &Similarity) -> Landmarks68 {

@@ -4,7 +4,9 @@
 mod crop;
 mod mean_face;
 mod similarity;
+mod warp;
 
 pub use crop::{AlignedFace, Centering, CropFrame};
 pub use mean_face::{mean_face, mirrored, procrustes_mean, ALIGN_POINTS};
 pub use similarity::{estimate_similarity, Similarity};
+pub use warp::warp_bicubic;

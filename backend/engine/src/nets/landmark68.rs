@@ -18,6 +18,7 @@ pub const MEAN_RGB: [f32; 3] = [122.782, 117.001, 104.298];
 use super::layers::{conv2d, depthwise_conv2d, linear, tf_same_padding, TfPadding};
 use super::tfjs::{TfjsWeights, WeightsError};
 use crate::geometry::{Landmarks68, Point, Rect};
+use crate::kernels::{self, Activation};
 use burn::config::Config;
 use burn::module::Module;
 use burn::nn::conv::{Conv2d, Conv2dConfig};
@@ -94,8 +95,9 @@ impl SeparableConv {
         })
     }
 
-    fn forward(&self, x: Tensor<4>) -> Tensor<4> {
-        self.pointwise.forward(self.depthwise.forward(x))
+    /// `act(pointwise(depthwise(x)))`.
+    fn forward(&self, x: Tensor<4>, act: Activation) -> Tensor<4> {
+        kernels::conv2d(&self.pointwise, kernels::conv2d(&self.depthwise, x, Activation::Identity), act)
     }
 }
 
@@ -135,15 +137,15 @@ impl DenseBlock {
     /// - input `[batch, c_in, h, w]`
     /// - output `[batch, c, ceil(h / 2), ceil(w / 2)]`
     fn forward(&self, x: Tensor<4>) -> Tensor<4> {
-        let out1 = relu(match &self.conv0 {
-            Entry::Plain(conv) => conv.forward(x),
-            Entry::Separable(conv) => conv.forward(x),
-        });
-        let out2 = self.conv1.forward(out1.clone());
+        let out1 = match &self.conv0 {
+            Entry::Plain(conv) => kernels::conv2d(conv, x, Activation::Relu),
+            Entry::Separable(conv) => conv.forward(x, Activation::Relu),
+        };
+        let out2 = self.conv1.forward(out1.clone(), Activation::Identity);
         let sum2 = out1 + out2;
-        let out3 = self.conv2.forward(relu(sum2.clone()));
+        let out3 = self.conv2.forward(relu(sum2.clone()), Activation::Identity);
         let sum3 = sum2 + out3;
-        let out4 = self.conv3.forward(relu(sum3.clone()));
+        let out4 = self.conv3.forward(relu(sum3.clone()), Activation::Identity);
         relu(sum3 + out4)
     }
 }

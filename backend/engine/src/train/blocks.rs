@@ -1,6 +1,8 @@
 //! Building blocks of the swap autoencoders: strided convolutions down, pixel-shuffle
 //! upscales up (faceswap's `Conv2DBlock` and `UpscaleBlock`).
 
+use super::conv::forward_act;
+use crate::kernels::Activation;
 use burn::config::Config;
 use burn::module::Module;
 use burn::nn::conv::{Conv2d, Conv2dConfig};
@@ -35,7 +37,7 @@ impl DownConfig {
 impl Down {
     /// `[b, c_in, h, w]` -> `[b, c_out, h / 2, w / 2]`.
     pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
-        leaky_relu(super::conv::forward(&self.conv, x), LEAKY_SLOPE)
+        forward_act(&self.conv, x, Activation::LeakyRelu(LEAKY_SLOPE as f32))
     }
 }
 
@@ -61,7 +63,7 @@ impl UpscaleConfig {
 impl Upscale {
     /// `[b, c_in, h, w]` -> `[b, c_out, 2h, 2w]`.
     pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
-        depth_to_space(leaky_relu(super::conv::forward(&self.conv, x), LEAKY_SLOPE), 2)
+        depth_to_space(forward_act(&self.conv, x, Activation::LeakyRelu(LEAKY_SLOPE as f32)), 2)
     }
 }
 
@@ -90,7 +92,7 @@ impl ResidualConfig {
 
 impl Residual {
     pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
-        let y = super::conv::forward(&self.second, leaky_relu(super::conv::forward(&self.first, x.clone()), RESIDUAL_SLOPE));
+        let y = forward_act(&self.second, forward_act(&self.first, x.clone(), Activation::LeakyRelu(RESIDUAL_SLOPE as f32)), Activation::Identity);
         leaky_relu(x + y, RESIDUAL_SLOPE)
     }
 }

@@ -7,6 +7,8 @@
 //! dY[n, co, oh, ow] * X[n, c, oh*s + kh*d - p, ow*s + kw*d - p].
 //! The op is a Burn backend extension: Flex gets the GEMM, other backends (CUDA) keep Burn's
 //! own gradient, and autodiff records it like Burn's conv2d (input and weight checkpointed).
+//! Flex's forward is the engine's tiled convolution ([`crate::kernels`]); outside a training
+//! graph [`forward_act`] runs that with the activation fused.
 
 use burn::backend::autodiff::checkpoint::base::Checkpointer;
 use burn::backend::autodiff::checkpoint::strategy::CheckpointStrategy;
@@ -17,7 +19,7 @@ use burn::backend::ops::{ConvOptions, FloatTensorOps, ModuleOps};
 use burn::backend::tensor::FloatTensor;
 use burn::backend::{backend_extension, Autodiff, Backend, Dispatch, Flex, TensorMetadata};
 use burn::nn::conv::Conv2d;
-use burn::nn::PaddingConfig2d;
+use crate::kernels::{self, conv_options, Activation, InferConv};
 use burn::tensor::{DType, Tensor, TensorData};
 
 /// Most floats of the im2col matrix built at once (64 MB).
@@ -37,6 +39,12 @@ pub trait TrainConv: Backend {
 }
 
 impl TrainConv for Flex {
+    fn train_conv2d(x: FloatTensor<Self>, weight: FloatTensor<Self>, options: ConvOptions<2>) -> FloatTensor<Self> {
+        let channels: [usize; 4] = weight.shape().dims();
+        let bias = Self::float_zeros([channels[0]].into(), &Default::default(), weight.dtype().into());
+        <Flex as InferConv>::conv2d_act(x, weight, bias, options, 1.0, f32::INFINITY)
+    }
+
     fn conv2d_weight_grad(x: FloatTensor<Self>, weight: FloatTensor<Self>, output_grad: FloatTensor<Self>, options: ConvOptions<2>) -> FloatTensor<Self> {
         if x.dtype() != DType::F32 || output_grad.dtype() != DType::F32 || options.groups != 1 {
             return Self::conv2d_weight_backward(x, weight, output_grad, options);
@@ -96,18 +104,17 @@ pub fn forward(conv: &Conv2d, x: Tensor<4>) -> Tensor<4> {
         return conv.forward(x);
     }
     let [_, _, h, w] = x.dims();
-    let pads = |size: usize, axis: usize| match conv.padding {
-        PaddingConfig2d::Valid => (0, 0),
-        PaddingConfig2d::Explicit(top, left, bottom, right) => if axis == 0 { (top, bottom) } else { (left, right) },
-        // As Burn's Conv2d pads: the output is ceil(size / stride), the extra on the far side.
-        PaddingConfig2d::Same => {
-            let (k, s) = (conv.kernel_size[axis], conv.stride[axis]);
-            let total = ((size.div_ceil(s).max(1) - 1) * s + k).saturating_sub(size);
-            (total / 2, total - total / 2)
-        }
-    };
-    let options = ConvOptions::new_with_padding(conv.stride, [pads(h, 0), pads(w, 1)], conv.dilation, conv.groups);
-    conv2d(x, conv.weight.val(), conv.bias.as_ref().map(|b| b.val()), options)
+    conv2d(x, conv.weight.val(), conv.bias.as_ref().map(|b| b.val()), conv_options(conv, h, w))
+}
+
+/// `act(conv.forward(x))`: in a training graph [`forward`] then the activation, outside one
+/// (previews, conversion) the fused kernel.
+pub fn forward_act(conv: &Conv2d, x: Tensor<4>, act: Activation) -> Tensor<4> {
+    if kernels::plain_cpu(conv, &x) {
+        kernels::conv2d(conv, x, act)
+    } else {
+        act.apply_to(forward(conv, x))
+    }
 }
 
 fn on_flex(device: &burn::tensor::Device) -> bool {
@@ -207,6 +214,7 @@ fn im2col(x: &[f32], [_, c, h, w]: [usize; 4], n0: usize, nb: usize, [oh, ow]: [
 mod tests {
     use super::*;
     use burn::nn::conv::Conv2dConfig;
+    use burn::nn::PaddingConfig2d;
     use burn::tensor::{Device, Distribution};
 
     /// The output and every gradient (input, weight, bias) of [`forward`] are Burn's own.

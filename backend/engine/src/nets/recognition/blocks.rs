@@ -5,6 +5,7 @@
 //! layer" (`x * weights + biases`, dlib's replacement for batch norm). It is linear, so the
 //! loader folds it into the convolution: `filter' = filter * w`, `bias' = bias * w + b`.
 
+use crate::kernels::{self, Activation};
 use crate::nets::layers::{self, TfPadding, tf_same_padding};
 use crate::nets::tfjs::{TfjsWeights, WeightsError};
 use burn::module::{Module, Param};
@@ -157,8 +158,8 @@ impl ResidualBlock {
     /// - output `[batch, c_out, s, s]` (identity) or `[batch, c_out, s / 2, s / 2]` (down)
     pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
         let [_, c_in, h, w] = x.dims();
-        let out = relu(self.conv1.forward(x.clone()));
-        let out = self.conv2.forward(out);
+        let out = kernels::conv2d(&self.conv1, x.clone(), Activation::Relu);
+        let out = kernels::conv2d(&self.conv2, out, Activation::Identity);
         let [_, c_out, oh, ow] = out.dims();
         let sum = match self.kind {
             BlockKind::Identity => out + x,

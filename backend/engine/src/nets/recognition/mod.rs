@@ -7,13 +7,13 @@
 mod blocks;
 
 use self::blocks::{BLOCKS, ResidualBlock, STEM, valid_out};
+use crate::kernels::{self, Activation};
 use crate::nets::input::{prepare, Normalize, Placement};
 use crate::nets::tfjs::{TfjsWeights, WeightsError};
 use burn::config::Config;
 use burn::module::{Module, Param};
 use burn::nn::conv::Conv2d;
 use burn::nn::{Linear, LinearConfig};
-use burn::tensor::activation::relu;
 use burn::tensor::module::max_pool2d;
 use burn::tensor::ops::MaxPoolOptions;
 use burn::tensor::{Device, Tensor, TensorData};
@@ -132,7 +132,7 @@ impl FaceRecognitionNet {
     pub fn forward(&self, input: Tensor<4>) -> Tensor<2> {
         let [batch, channels, h, w] = input.dims();
         assert_eq!([channels, h, w], [3, INPUT_SIZE, INPUT_SIZE], "FaceRecognitionNet input must be [batch, 3, 150, 150]");
-        let x = relu(self.stem.forward(input)); // [batch, 32, 72, 72]
+        let x = kernels::conv2d(&self.stem, input, Activation::Relu); // [batch, 32, 72, 72]
         let x = max_pool2d(x, MaxPoolOptions::new([3, 3]).with_stride([2, 2])); // [batch, 32, 35, 35]
         let x = self.blocks.iter().fold(x, |x, block| block.forward(x)); // [batch, 256, 2, 2]
         let [_, features, _, _] = x.dims();

@@ -6,6 +6,7 @@
 //! beta, moving_mean, moving_variance}`, which [`MobileNetV1::load`] folds into the filter and
 //! a bias (face-api.js applies `tf.batchNorm` at run time: same function, other rounding).
 
+use crate::kernels::{self, Activation};
 use crate::nets::layers::{conv2d, depthwise_conv2d, TfPadding};
 use crate::nets::tfjs::{TfjsWeights, WeightsError};
 use burn::module::{Module, Param};
@@ -25,9 +26,10 @@ const STRIDED_BLOCKS: [usize; 4] = [2, 4, 6, 12];
 /// The block whose output also feeds the first box predictor.
 pub const TAPPED_BLOCK: usize = 11;
 
-/// ReLU6, the activation after every backbone and extra-layer convolution.
-pub fn relu6(x: Tensor<4>) -> Tensor<4> {
-    x.clamp(0.0, 6.0)
+/// A convolution and ReLU6, the activation after every backbone and extra-layer convolution,
+/// in one pass.
+pub fn conv_relu6(conv: &Conv2d, x: Tensor<4>) -> Tensor<4> {
+    kernels::conv2d(conv, x, Activation::Relu6)
 }
 
 /// A `k` x `k` convolution with TensorFlow "same" padding for a square `input` map.
@@ -52,8 +54,7 @@ impl SeparableBlock {
     /// - input: `[batch, c_in, h, w]`
     /// - output: `[batch, c_out, h / stride, w / stride]` (rounded up)
     pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
-        let x = relu6(self.depthwise.forward(x));
-        relu6(self.pointwise.forward(x))
+        conv_relu6(&self.pointwise, conv_relu6(&self.depthwise, x))
     }
 }
 
@@ -135,7 +136,7 @@ impl MobileNetV1 {
     pub fn forward(&self, x: Tensor<4>) -> (Tensor<4>, Tensor<4>) {
         let [_, channels, _, _] = x.dims();
         assert_eq!(channels, 3, "MobileNetV1 takes RGB input");
-        let mut x = relu6(self.conv0.forward(x));
+        let mut x = conv_relu6(&self.conv0, x);
         let mut tapped = None;
         for (i, block) in self.blocks.iter().enumerate() {
             x = block.forward(x);

@@ -3,7 +3,8 @@
 //! output and the strided extra layers.
 
 use super::anchors::{feature_maps, FEATURE_MAPS};
-use super::mobilenet::{relu6, same_conv};
+use super::mobilenet::{conv_relu6, same_conv};
+use crate::kernels::{self, Activation};
 use crate::nets::layers::{conv2d, TfPadding};
 use crate::nets::tfjs::{TfjsWeights, WeightsError};
 use burn::module::Module;
@@ -41,7 +42,8 @@ impl BoxPredictor {
             assert_eq!(c % width, 0, "channels group into anchors");
             t.permute([0, 2, 3, 1]).reshape([batch, h * w * c / width, width])
         };
-        (flatten(self.box_encoding.forward(x.clone()), 4), flatten(self.class.forward(x), CLASSES))
+        let conv = |c: &Conv2d, x: Tensor<4>| kernels::conv2d(c, x, Activation::Identity);
+        (flatten(conv(&self.box_encoding, x.clone()), 4), flatten(conv(&self.class, x), CLASSES))
     }
 }
 
@@ -113,7 +115,7 @@ impl PredictionLayer {
         let mut x = out.clone();
         let mut maps = vec![conv11, out];
         for (i, conv) in self.extra.iter().enumerate() {
-            x = relu6(conv.forward(x));
+            x = conv_relu6(conv, x);
             if i % 2 == 1 {
                 maps.push(x.clone()); // after each strided layer: s/64 .. s/512
             }

@@ -1,0 +1,190 @@
+//! Dense convolution (`groups == 1`) as matrix products over tiles of output positions, with
+//! the bias and the activation applied to each tile while it is still in cache.
+//!
+//! Output positions are numbered across the batch, `q = image * P + p` (`P = OH * OW`), and cut
+//! into tiles of consecutive `q`. For a tile, the input values each position sees form the
+//! matrix `col` `[K, tile]` (`K = C * KH * KW`, im2col); `out[co, q] = W[co, :] . col[:, q]`
+//! is one GEMM, written straight into the output when the tile lies in one image (rows
+//! `P` apart) and through a small buffer when it spans images. A 1x1 convolution without
+//! stride or padding reads the input as `col` directly.
+
+use super::{Activation, ConvShape, SyncPtr};
+use rayon::prelude::*;
+
+/// Floats of one tile's `col` matrix (256 KB): a tile's input and output stay in the L2 cache.
+const TILE_FLOATS: usize = 64 << 10;
+
+/// Fewest tiles worth running side by side (one GEMM per thread); fewer tiles run one after
+/// another, each GEMM using every thread.
+const PARALLEL_TILES: usize = 4;
+
+/// `act(conv(x, w) + bias)` for `x` `[N, C, H, W]` and `w` `[CO, C, KH, KW]`, row-major f32.
+pub fn conv2d(x: &[f32], w: &[f32], bias: Option<&[f32]>, s: &ConvShape, act: Activation) -> Vec<f32> {
+    let [n, co, oh, ow] = s.output();
+    let (p, k) = (oh * ow, s.c * s.kh * s.kw);
+    let mut out = vec![0.0f32; n * co * p];
+    let total = n * p;
+    if total == 0 || co == 0 {
+        return out;
+    }
+    let direct = s.kh == 1 && s.kw == 1 && s.stride == [1, 1] && s.pad == [(0, 0); 2];
+    let tile = tile_width(k, p, total);
+    let tiles = tiles(tile, p, total);
+    let dst = SyncPtr(out.as_mut_ptr());
+    let run = |(q0, q1): (usize, usize), col: &mut Vec<f32>, tmp: &mut Vec<f32>, par: gemm::Parallelism| {
+        let nc = q1 - q0;
+        let (image, p0) = (q0 / p, q0 % p);
+        let one_image = p0 + nc <= p;
+        let (rhs, rhs_rs) = if direct && one_image {
+            (x[image * s.c * p + p0..].as_ptr(), p)
+        } else {
+            im2col(x, s, q0, q1, col, !matches!(par, gemm::Parallelism::None));
+            (col.as_ptr(), nc)
+        };
+        let (target, dst_rs) = if one_image {
+            // SAFETY: tiles are disjoint ranges of q; this one owns out[image, :, p0..p0 + nc].
+            (unsafe { dst.at(image * co * p + p0) }, p)
+        } else {
+            tmp.clear();
+            tmp.resize(co * nc, 0.0);
+            (tmp.as_mut_ptr(), nc)
+        };
+        // SAFETY: W is [co, k] (rows k apart), rhs is [k, nc] (rows rhs_rs apart) and target
+        // has co rows of nc floats, dst_rs apart, all inside their buffers.
+        unsafe {
+            gemm::gemm(
+                co, nc, k,
+                target, 1, dst_rs as isize,
+                false,
+                w.as_ptr(), 1, k as isize,
+                rhs, 1, rhs_rs as isize,
+                0.0, 1.0,
+                false, false, false,
+                par,
+            );
+        }
+        if one_image {
+            for c in 0..co {
+                // SAFETY: row c of this tile's block of the output, owned by this tile.
+                let row = unsafe { std::slice::from_raw_parts_mut(target.add(c * p), nc) };
+                finish(row, bias.map_or(0.0, |b| b[c]), act);
+            }
+        } else {
+            for (j, q) in (q0..q1).enumerate() {
+                let (image, pos) = (q / p, q % p);
+                for c in 0..co {
+                    let v = tmp[c * nc + j] + bias.map_or(0.0, |b| b[c]);
+                    // SAFETY: position q of the output belongs to this tile only.
+                    unsafe { *dst.at((image * co + c) * p + pos) = act.apply(v) };
+                }
+            }
+        }
+    };
+    if tiles.len() >= PARALLEL_TILES {
+        tiles.into_par_iter().for_each_init(|| (Vec::new(), Vec::new()), |(col, tmp), t| run(t, col, tmp, gemm::Parallelism::None));
+    } else {
+        let (mut col, mut tmp) = (Vec::new(), Vec::new());
+        for t in tiles {
+            run(t, &mut col, &mut tmp, gemm::Parallelism::Rayon(0));
+        }
+    }
+    out
+}
+
+/// Columns per tile: the whole problem when its `col` matrix is small, else as many as fit
+/// [`TILE_FLOATS`], a multiple of 64, and whole images when the images are small.
+fn tile_width(k: usize, p: usize, total: usize) -> usize {
+    if k * total <= TILE_FLOATS {
+        return total;
+    }
+    let fit = (TILE_FLOATS / k).max(64);
+    if p <= fit {
+        (fit / p) * p
+    } else {
+        // Balanced tiles of one image each, the last no narrower than the others.
+        let per_image = p.div_ceil(fit);
+        p.div_ceil(per_image).next_multiple_of(16).min(p)
+    }
+}
+
+/// Ranges of output positions `tile` wide: whole images together when `tile` is a multiple
+/// of `p`, else within one image.
+fn tiles(tile: usize, p: usize, total: usize) -> Vec<(usize, usize)> {
+    if tile >= p {
+        (0..total).step_by(tile).map(|q0| (q0, (q0 + tile).min(total))).collect()
+    } else {
+        (0..total).step_by(p).flat_map(|i0| (i0..i0 + p).step_by(tile).map(move |q0| (q0, (q0 + tile).min(i0 + p)))).collect()
+    }
+}
+
+/// Adds `bias` to `row` and applies `act`.
+#[inline]
+pub(super) fn finish(row: &mut [f32], bias: f32, act: Activation) {
+    for v in row {
+        *v = act.apply(*v + bias);
+    }
+}
+
+/// `col[(c, a, b), q - q0] = x[image, c, oy * sh + a - pt, ox * sw + b - pl]` (0 in the
+/// padding) for output positions `q0..q1`.
+fn im2col(x: &[f32], s: &ConvShape, q0: usize, q1: usize, col: &mut Vec<f32>, parallel: bool) {
+    let [_, _, oh, ow] = s.output();
+    let (p, nc) = (oh * ow, q1 - q0);
+    let k = s.c * s.kh * s.kw;
+    col.clear();
+    col.resize(k * nc, 0.0);
+    let fill = |(r, row): (usize, &mut [f32])| {
+        let (c, a, b) = (r / (s.kh * s.kw), r / s.kw % s.kh, r % s.kw);
+        let mut q = q0;
+        while q < q1 {
+            let (image, pos) = (q / p, q % p);
+            let (oy, ox0) = (pos / ow, pos % ow);
+            // One output row (or what is left of it in the tile).
+            let run = (ow - ox0).min(q1 - q);
+            let out = &mut row[q - q0..q - q0 + run];
+            let y = (oy * s.stride[0] + a) as isize - s.pad[0].0 as isize;
+            if y >= 0 && (y as usize) < s.h {
+                let line = &x[((image * s.c + c) * s.h + y as usize) * s.w..][..s.w];
+                for (j, v) in out.iter_mut().enumerate() {
+                    let xx = ((ox0 + j) * s.stride[1] + b) as isize - s.pad[1].0 as isize;
+                    if xx >= 0 && (xx as usize) < s.w {
+                        *v = line[xx as usize];
+                    }
+                }
+            }
+            q += run;
+        }
+    };
+    if parallel {
+        col.par_chunks_mut(nc).enumerate().for_each(fill);
+    } else {
+        col.chunks_mut(nc).enumerate().for_each(fill);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every position in exactly one tile, tiles within one image unless they hold whole images.
+    #[test]
+    fn tiles_cover_the_batch_once_and_keep_to_images() {
+        for (k, p, n) in [(27, 256 * 256, 1), (1024, 256, 1), (12800, 16, 16), (2304, 64, 3), (75, 1024, 16), (128, 100, 5)] {
+            let total = n * p;
+            let tile = tile_width(k, p, total);
+            let tiles = tiles(tile, p, total);
+            let mut next = 0;
+            for &(q0, q1) in &tiles {
+                assert_eq!(q0, next, "k {k} p {p}: contiguous");
+                assert!(q1 > q0);
+                let whole_images = q0 % p == 0 && (q1 - q0) % p == 0 || q1 == total && q0 % p == 0;
+                assert!(q0 / p == (q1 - 1) / p || whole_images, "k {k} p {p}: tile {q0}..{q1} straddles images");
+                next = q1;
+            }
+            assert_eq!(next, total);
+            if k * total > TILE_FLOATS {
+                assert!(tiles.iter().all(|(a, b)| (b - a) * k <= TILE_FLOATS.max(64 * k).max(p * k) + 16 * k), "k {k} p {p}: tiles too big");
+            }
+        }
+    }
+}

@@ -1,0 +1,104 @@
+//! The fused kernels give what Burn's convolution and activation give, on the shapes the
+//! networks use and on the edge cases of tiling and padding.
+
+use super::*;
+use burn::nn::conv::Conv2dConfig;
+use burn::tensor::Distribution;
+
+fn values(t: Tensor<4>) -> Vec<f32> {
+    t.into_data().try_into_vec::<f32>().expect("f32")
+}
+
+/// `(c_in, c_out, kernel, stride, groups, side, batch, padding)`
+type Case = (usize, usize, usize, usize, usize, usize, usize, PaddingConfig2d);
+
+fn check(cases: &[Case], act: Activation, with_bias: bool) {
+    let device = Device::flex();
+    for (i, (c_in, c_out, k, stride, groups, side, batch, padding)) in cases.iter().cloned().enumerate() {
+        let conv = Conv2dConfig::new([c_in, c_out], [k, k]).with_stride([stride, stride]).with_groups(groups).with_padding(padding.clone()).with_bias(with_bias).init(&device);
+        // Scaled so that ReLU6's upper bound and leaky slopes both matter.
+        let x = Tensor::<4>::random([batch, c_in, side, side], Distribution::Normal(0.0, 4.0), &device);
+        let want = values(act.apply_to(conv.forward(x.clone())));
+        let got_t = conv2d(&conv, x, act);
+        let got = values(got_t);
+        assert_eq!(got.len(), want.len(), "case {i}: output size");
+        let scale = want.iter().fold(1.0f32, |m, v| m.max(v.abs()));
+        let worst = got.iter().zip(&want).map(|(a, b)| (a - b).abs()).fold(0.0f32, f32::max);
+        assert!(worst <= 2e-5 * scale, "case {i} ({c_in}->{c_out} {k}x{k}/{stride} g{groups} {side}px x{batch} {padding:?}, {act:?}): off by {worst} (scale {scale})");
+    }
+}
+
+#[test]
+fn dense_convolutions_match_burn() {
+    let tf_same_s2 = PaddingConfig2d::Explicit(0, 0, 1, 1);
+    let cases: Vec<Case> = vec![
+        (3, 32, 3, 2, 1, 64, 1, tf_same_s2.clone()),         // the detector's first conv
+        (3, 32, 3, 2, 1, 512, 1, tf_same_s2.clone()),        // ... at full size: many tiles
+        (32, 64, 1, 1, 1, 40, 2, PaddingConfig2d::Valid),    // pointwise, read in place
+        (256, 128, 1, 1, 1, 3, 5, PaddingConfig2d::Valid),   // pointwise, tiles across images
+        (300, 40, 1, 1, 1, 30, 2, PaddingConfig2d::Valid),   // pointwise, tiles within images
+        (256, 512, 3, 2, 1, 16, 1, tf_same_s2),              // SSD extra layer
+        (8, 16, 5, 2, 1, 17, 3, PaddingConfig2d::Same),      // encoder conv, odd side
+        (3, 32, 7, 4, 1, 150, 2, PaddingConfig2d::Valid),    // recognition stem
+        (64, 64, 3, 1, 1, 9, 4, PaddingConfig2d::Explicit(1, 1, 1, 1)),
+        (2, 3, 3, 1, 1, 5, 1, PaddingConfig2d::Explicit(2, 0, 1, 3)), // uneven padding
+    ];
+    for act in [Activation::Identity, Activation::Relu, Activation::Relu6, Activation::LeakyRelu(0.1)] {
+        check(&cases, act, true);
+    }
+    check(&cases[..3], Activation::Relu, false);
+}
+
+#[test]
+fn depthwise_convolutions_match_burn() {
+    let cases: Vec<Case> = vec![
+        (32, 32, 3, 1, 32, 64, 1, PaddingConfig2d::Explicit(1, 1, 1, 1)),
+        (64, 64, 3, 2, 64, 64, 2, PaddingConfig2d::Explicit(0, 0, 1, 1)), // TF "same", stride 2
+        (16, 16, 3, 2, 16, 33, 1, PaddingConfig2d::Explicit(1, 1, 1, 1)), // odd side
+        (8, 8, 5, 3, 8, 20, 3, PaddingConfig2d::Same),
+        (4, 4, 3, 1, 4, 2, 1, PaddingConfig2d::Explicit(1, 1, 1, 1)),     // map smaller than the filter
+        (6, 6, 1, 1, 6, 7, 2, PaddingConfig2d::Valid),
+    ];
+    for act in [Activation::Identity, Activation::Relu6, Activation::LeakyRelu(0.2)] {
+        check(&cases, act, true);
+    }
+    check(&cases, Activation::Identity, false);
+}
+
+/// Grouped (not depthwise) and dilated convolutions fall back to Burn's.
+#[test]
+fn other_convolutions_fall_back_to_burn() {
+    let device = Device::flex();
+    let grouped = Conv2dConfig::new([8, 8], [3, 3]).with_groups(2).init(&device);
+    let dilated = Conv2dConfig::new([4, 6], [3, 3]).with_dilation([2, 2]).init(&device);
+    for (conv, c) in [(grouped, 8), (dilated, 4)] {
+        let x = Tensor::<4>::random([2, c, 11, 11], Distribution::Normal(0.0, 1.0), &device);
+        let want = values(relu(conv.forward(x.clone())));
+        let got = values(conv2d(&conv, x, Activation::Relu));
+        assert_eq!(got, want);
+    }
+}
+
+#[test]
+fn activations_keep_nan_and_bound_relu6() {
+    for act in [Activation::Identity, Activation::Relu, Activation::Relu6, Activation::LeakyRelu(0.1)] {
+        assert!(act.apply(f32::NAN).is_nan(), "{act:?}");
+        assert_eq!(Activation::decode(act.encode().0, act.encode().1), act);
+    }
+    assert_eq!(Activation::Relu6.apply(7.5), 6.0);
+    assert_eq!(Activation::Relu6.apply(-1.0), 0.0);
+    assert_eq!(Activation::LeakyRelu(0.1).apply(-2.0), -0.2);
+}
+
+/// On an autodiff device the result is Burn's, gradients included.
+#[test]
+fn autodiff_devices_get_burns_convolution() {
+    let device = Device::flex().autodiff();
+    let conv = Conv2dConfig::new([3, 4], [3, 3]).init(&device);
+    let x = Tensor::<4>::random([1, 3, 6, 6], Distribution::Normal(0.0, 1.0), &device).require_grad();
+    let grads = conv2d(&conv, x.clone(), Activation::LeakyRelu(0.1)).sum().backward();
+    let ours = x.grad(&grads).expect("input gradient").into_data();
+    let x2 = x.clone().detach().require_grad();
+    let grads = leaky_relu(conv.forward(x2.clone()), 0.1).sum().backward();
+    assert_eq!(ours, x2.grad(&grads).expect("input gradient").into_data());
+}
