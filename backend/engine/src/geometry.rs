@@ -94,6 +94,12 @@ impl Landmarks68 {
     pub fn points(&self) -> &[Point; 68] {
         &self.0
     }
+
+    /// The smallest rectangle holding all 68 points.
+    pub fn bounds(&self) -> Rect {
+        let (lo, hi) = self.0.iter().fold((self.0[0], self.0[0]), |(lo, hi), p| (Point::new(lo.x.min(p.x), lo.y.min(p.y)), Point::new(hi.x.max(p.x), hi.y.max(p.y))));
+        Rect::from_corners(lo, hi)
+    }
 }
 
 /// Stored as 68 `[x, y]` pairs.
@@ -137,6 +143,12 @@ mod tests {
         assert_eq!(serde_json::from_str::<Landmarks68>(&json).unwrap(), lm);
         let err = serde_json::from_str::<Landmarks68>("[[1,2],[3,4]]").unwrap_err();
         assert!(err.to_string().contains("68 landmarks"), "{err}");
+    }
+
+    #[test]
+    fn landmark_bounds_hold_every_point() {
+        let lm = Landmarks68(std::array::from_fn(|i| Point::new(10.0 + (i % 7) as f32, 20.0 - (i % 5) as f32)));
+        assert_eq!(lm.bounds(), Rect::new(10.0, 16.0, 6.0, 4.0));
     }
 
     #[test]

@@ -24,8 +24,11 @@ fn a_faceswap_file_becomes_a_store_with_the_same_faces() {
         assert_eq!(got.store.frames.keys().collect::<Vec<_>>(), ours.frames.keys().collect::<Vec<_>>(), "{file}: faceswap counts frames from 1");
         for (i, e) in &got.store.frames {
             let (a, b) = (&e.faces[0], &ours.frames[i].faces[0]);
-            assert_eq!(a.landmarks, b.landmarks, "{file}: frame {i}");
-            assert_eq!(a.aligned, b.aligned, "aligned as Doppel's extraction aligns");
+            // The fixture holds the landmarks an earlier build extracted: the same to well
+            // under a thousandth of a pixel (float rounding in the networks may move).
+            let moved = a.landmarks.points().iter().zip(b.landmarks.points()).map(|(p, q)| p.distance(*q)).fold(0.0, f32::max);
+            assert!(moved < 1e-3, "{file}: frame {i}: landmarks {moved} px from a fresh extraction");
+            assert_eq!(Some(a.aligned), crate::align::AlignedFace::new(&a.landmarks, b.aligned.size, b.aligned.frame), "aligned as Doppel's extraction aligns");
             assert!((a.detection.rect.x - b.detection.rect.x).abs() <= 0.5, "faceswap boxes are whole pixels");
         }
         let skipped = got.skipped.join("\n");
