@@ -4,8 +4,9 @@
 //! first convolution (3 input channels, stride 2) ran at 9 GFLOP/s, its strided depthwise
 //! convolutions at 4-6, and every ReLU6 was one more pass over a feature map (a quarter of the
 //! backbone's time, `doppel bench extract --layers`). Here dense convolutions are tiled
-//! matrix products that finish (bias, activation) each tile in cache ([`gemm_conv`]) and
-//! depthwise ones run plane by plane over phase-split rows ([`depthwise`]).
+//! matrix products that finish (bias, activation) each tile in cache ([`gemm_conv`]),
+//! depthwise ones run plane by plane over phase-split rows ([`depthwise`]), and those with
+//! only a few filters (a swap model's RGB output) sum shifted input rows ([`few_filters`]).
 //!
 //! [`conv2d`] takes a Burn [`Conv2d`] and an [`Activation`]. On the CPU backend without
 //! autodiff it runs these kernels through a Burn backend extension; on any other device
@@ -13,6 +14,7 @@
 //! callers need not know where they run.
 
 pub mod depthwise;
+pub mod few_filters;
 pub mod gemm_conv;
 #[cfg(test)]
 mod tests;
@@ -147,7 +149,13 @@ impl InferConv for Flex {
         let ws = weight.as_slice::<f32>().expect("contiguous f32 filter");
         let bs = bias.as_ref().map(|b| b.as_slice::<f32>().expect("contiguous f32 bias"));
         let act = Activation::decode(slope, cap);
-        let out = if depthwise { depthwise::conv2d(xs, ws, bs, &shape, act) } else { gemm_conv::conv2d(xs, ws, bs, &shape, act) };
+        let out = if depthwise {
+            depthwise::conv2d(xs, ws, bs, &shape, act)
+        } else if few_filters::applies(&shape) {
+            few_filters::conv2d(xs, ws, bs, &shape, act)
+        } else {
+            gemm_conv::conv2d(xs, ws, bs, &shape, act)
+        };
         Self::float_from_data(TensorData::new(out, shape.output()), &Default::default())
     }
 }

@@ -42,6 +42,10 @@ fn dense_convolutions_match_burn() {
         (3, 32, 7, 4, 1, 150, 2, PaddingConfig2d::Valid),    // recognition stem
         (64, 64, 3, 1, 1, 9, 4, PaddingConfig2d::Explicit(1, 1, 1, 1)),
         (2, 3, 3, 1, 1, 5, 1, PaddingConfig2d::Explicit(2, 0, 1, 3)), // uneven padding
+        (64, 3, 5, 1, 1, 16, 2, PaddingConfig2d::Same),      // a swap model's RGB output: few filters
+        (6, 1, 3, 1, 1, 7, 3, PaddingConfig2d::Explicit(0, 2, 1, 0)), // a 1-channel mask, uneven
+        (5, 4, 3, 1, 1, 2, 1, PaddingConfig2d::Explicit(3, 3, 3, 3)), // padding wider than the input
+        (5, 4, 3, 2, 1, 9, 2, PaddingConfig2d::Same),        // few filters, strided: a matrix product
     ];
     for act in [Activation::Identity, Activation::Relu, Activation::Relu6, Activation::LeakyRelu(0.1)] {
         check(&cases, act, true);

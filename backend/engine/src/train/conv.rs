@@ -1,14 +1,14 @@
-//! The training models' 2-D convolution, with a faster weight gradient on the CPU.
+//! The training models' 2-D convolution, with faster gradients on the CPU.
 //!
-//! Burn 0.22's default weight gradient is a convolution over swapped batch and channel axes,
-//! which on Flex runs as many thin matrix products (`doppel bench train --layers` showed the
-//! upscale blocks' backward at 3.3x their forward). Here the gradient of a layer is one im2col
-//! GEMM, chunked over the batch: dW[co, (c, kh, kw)] = sum over (n, oh, ow) of
-//! dY[n, co, oh, ow] * X[n, c, oh*s + kh*d - p, ow*s + kw*d - p].
-//! The op is a Burn backend extension: Flex gets the GEMM, other backends (CUDA) keep Burn's
-//! own gradient, and autodiff records it like Burn's conv2d (input and weight checkpointed).
-//! Flex's forward is the engine's tiled convolution ([`crate::kernels`]); outside a training
-//! graph [`forward_act`] runs that with the activation fused.
+//! Burn 0.22's default gradients of a convolution (a convolution over swapped batch and
+//! channel axes for the weight, a transposed convolution for the input) run on Flex as many
+//! thin matrix products (`doppel bench train --layers` showed the upscale blocks' backward at
+//! 3.3x their forward). Here both are one im2col GEMM per chunk of the batch
+//! ([`super::conv_grad`]). The op is a Burn backend extension: Flex gets the GEMMs, other
+//! backends (CUDA) keep Burn's own gradients, and autodiff records it like Burn's conv2d
+//! (input and weight checkpointed). Flex's forward is the engine's tiled convolution
+//! ([`crate::kernels`]); outside a training graph [`forward_act`] runs that with the
+//! activation fused.
 
 use burn::backend::autodiff::checkpoint::base::Checkpointer;
 use burn::backend::autodiff::checkpoint::strategy::CheckpointStrategy;
@@ -19,11 +19,9 @@ use burn::backend::ops::{ConvOptions, FloatTensorOps, ModuleOps};
 use burn::backend::tensor::FloatTensor;
 use burn::backend::{backend_extension, Autodiff, Backend, Dispatch, Flex, TensorMetadata};
 use burn::nn::conv::Conv2d;
+use super::conv_grad::{self, ConvShape};
 use crate::kernels::{self, conv_options, Activation, InferConv};
 use burn::tensor::{DType, Tensor, TensorData};
-
-/// Most floats of the im2col matrix built at once (64 MB).
-const CHUNK_FLOATS: usize = 16 << 20;
 
 #[backend_extension(Flex, Autodiff)]
 pub trait TrainConv: Backend {
@@ -36,6 +34,11 @@ pub trait TrainConv: Backend {
     fn conv2d_weight_grad(x: FloatTensor<Self>, weight: FloatTensor<Self>, output_grad: FloatTensor<Self>, options: ConvOptions<2>) -> FloatTensor<Self> {
         Self::conv2d_weight_backward(x, weight, output_grad, options)
     }
+
+    /// The gradient of the convolution's input.
+    fn conv2d_input_grad(x: FloatTensor<Self>, weight: FloatTensor<Self>, output_grad: FloatTensor<Self>, options: ConvOptions<2>) -> FloatTensor<Self> {
+        Self::conv2d_x_backward(x, weight, output_grad, options)
+    }
 }
 
 impl TrainConv for Flex {
@@ -46,19 +49,39 @@ impl TrainConv for Flex {
     }
 
     fn conv2d_weight_grad(x: FloatTensor<Self>, weight: FloatTensor<Self>, output_grad: FloatTensor<Self>, options: ConvOptions<2>) -> FloatTensor<Self> {
-        if x.dtype() != DType::F32 || output_grad.dtype() != DType::F32 || options.groups != 1 {
+        let shape = conv_shape(&x, &weight, &output_grad);
+        if !gemm_grads(&x, &output_grad, &options) || !conv_grad::gemm_is_faster(&shape, false) {
             return Self::conv2d_weight_backward(x, weight, output_grad, options);
         }
-        let w_shape: [usize; 4] = weight.shape().dims();
-        let x_shape: [usize; 4] = x.shape().dims();
-        let g_shape: [usize; 4] = output_grad.shape().dims();
         let (x, g) = (x.to_contiguous(), output_grad.to_contiguous());
         let (Some(xs), Some(gs)) = (x.as_slice::<f32>(), g.as_slice::<f32>()) else {
             return Self::conv2d_weight_backward(x, weight, g, options);
         };
-        let dw = weight_grad(xs, x_shape, gs, g_shape, w_shape, &options);
-        Self::float_from_data(TensorData::new(dw, w_shape), &Default::default())
+        let dw = conv_grad::weight_grad(xs, gs, &shape, &options);
+        Self::float_from_data(TensorData::new(dw, shape.w), &Default::default())
     }
+
+    fn conv2d_input_grad(x: FloatTensor<Self>, weight: FloatTensor<Self>, output_grad: FloatTensor<Self>, options: ConvOptions<2>) -> FloatTensor<Self> {
+        let shape = conv_shape(&x, &weight, &output_grad);
+        if !gemm_grads(&weight, &output_grad, &options) || !conv_grad::gemm_is_faster(&shape, true) {
+            return Self::conv2d_x_backward(x, weight, output_grad, options);
+        }
+        let (w, g) = (weight.to_contiguous(), output_grad.to_contiguous());
+        let (Some(ws), Some(gs)) = (w.as_slice::<f32>(), g.as_slice::<f32>()) else {
+            return Self::conv2d_x_backward(x, w, g, options);
+        };
+        let dx = conv_grad::input_grad(ws, gs, &shape, &options);
+        Self::float_from_data(TensorData::new(dx, shape.x), &Default::default())
+    }
+}
+
+fn conv_shape(x: &FloatTensor<Flex>, weight: &FloatTensor<Flex>, output_grad: &FloatTensor<Flex>) -> ConvShape {
+    ConvShape { x: x.shape().dims(), y: output_grad.shape().dims(), w: weight.shape().dims() }
+}
+
+/// Whether the GEMM gradients apply: f32 operands, no groups.
+fn gemm_grads(a: &FloatTensor<Flex>, output_grad: &FloatTensor<Flex>, options: &ConvOptions<2>) -> bool {
+    a.dtype() == DType::F32 && output_grad.dtype() == DType::F32 && options.groups == 1
 }
 
 impl<B: TrainConv, C: CheckpointStrategy> TrainConv for Autodiff<B, C> {
@@ -76,7 +99,7 @@ impl<B: TrainConv, C: CheckpointStrategy> TrainConv for Autodiff<B, C> {
                 let x = checkpointer.retrieve_node_output::<B::FloatTensorPrimitive>(x_state);
                 let weight = checkpointer.retrieve_node_output::<B::FloatTensorPrimitive>(weight_state);
                 if let Some(node) = node_x {
-                    let dx = B::conv2d_x_backward(x.clone(), weight.clone(), grad.clone(), options.clone());
+                    let dx = B::conv2d_input_grad(x.clone(), weight.clone(), grad.clone(), options.clone());
                     grads.register::<B>(node.id, dx);
                 }
                 if let Some(node) = node_weight {
@@ -133,83 +156,6 @@ pub fn conv2d(x: Tensor<4>, weight: Tensor<4>, bias: Option<Tensor<1>>, options:
     }
 }
 
-/// dW of a convolution, f32 row-major: `x` [N, C, H, W], `g` [N, CO, OH, OW], weight [CO, C, KH, KW].
-fn weight_grad(x: &[f32], [n, c, h, w]: [usize; 4], g: &[f32], [_, co, oh, ow]: [usize; 4], [_, _, kh, kw]: [usize; 4], o: &ConvOptions<2>) -> Vec<f32> {
-    use rayon::prelude::*;
-    let k = c * kh * kw;
-    let p = oh * ow;
-    let mut dw = vec![0.0f32; co * k];
-    if p == 0 || k == 0 {
-        return dw;
-    }
-    let per_chunk = (CHUNK_FLOATS / (p * k)).clamp(1, n);
-    let mut col = Vec::new();
-    let mut lhs = Vec::new();
-    let mut first = true;
-    for n0 in (0..n).step_by(per_chunk) {
-        let nb = per_chunk.min(n - n0);
-        im2col(x, [n, c, h, w], n0, nb, [oh, ow], [kh, kw], o, &mut col);
-        // dY of the chunk as [CO, nb * P].
-        lhs.clear();
-        lhs.resize(co * nb * p, 0.0f32);
-        lhs.par_chunks_mut(nb * p).enumerate().for_each(|(oc, out)| {
-            for j in 0..nb {
-                let src = &g[((n0 + j) * co + oc) * p..((n0 + j) * co + oc + 1) * p];
-                out[j * p..(j + 1) * p].copy_from_slice(src);
-            }
-        });
-        // SAFETY: the slices are as long as the shapes and strides describe.
-        unsafe {
-            gemm::gemm(
-                co, k, nb * p,
-                dw.as_mut_ptr(), 1, k as isize,
-                !first,
-                lhs.as_ptr(), 1, (nb * p) as isize,
-                col.as_ptr(), 1, k as isize,
-                1.0, 1.0,
-                false, false, false,
-                gemm::Parallelism::Rayon(0),
-            );
-        }
-        first = false;
-    }
-    dw
-}
-
-/// Rows (image, oh, ow) of images `n0..n0 + nb`, columns (c, kh, kw): the input values each
-/// output position sees (0 in the padding), into `col` ([nb * OH * OW, C * KH * KW]).
-#[allow(clippy::too_many_arguments)]
-fn im2col(x: &[f32], [_, c, h, w]: [usize; 4], n0: usize, nb: usize, [oh, ow]: [usize; 2], [kh, kw]: [usize; 2], o: &ConvOptions<2>, col: &mut Vec<f32>) {
-    use rayon::prelude::*;
-    let (k, p) = (c * kh * kw, oh * ow);
-    let (sh, sw, dh, dwl) = (o.stride[0], o.stride[1], o.dilation[0], o.dilation[1]);
-    let (ph, pw) = (o.padding[0].0 as isize, o.padding[1].0 as isize);
-    col.clear();
-    col.resize(nb * p * k, 0.0f32);
-    col.par_chunks_mut(k).enumerate().for_each(|(r, row)| {
-        let (i, q) = (n0 + r / p, r % p);
-        let (y0, x0) = ((q / ow * sh) as isize - ph, (q % ow * sw) as isize - pw);
-        let image = &x[i * c * h * w..(i + 1) * c * h * w];
-        for ci in 0..c {
-            let plane = &image[ci * h * w..(ci + 1) * h * w];
-            for a in 0..kh {
-                let y = y0 + (a * dh) as isize;
-                if y < 0 || y >= h as isize {
-                    continue;
-                }
-                let line = &plane[y as usize * w..(y as usize + 1) * w];
-                let out = &mut row[(ci * kh + a) * kw..(ci * kh + a + 1) * kw];
-                for (b, v) in out.iter_mut().enumerate() {
-                    let xx = x0 + (b * dwl) as isize;
-                    if xx >= 0 && xx < w as isize {
-                        *v = line[xx as usize];
-                    }
-                }
-            }
-        }
-    });
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -221,7 +167,7 @@ mod tests {
     #[test]
     fn gradients_match_burns_convolution() {
         let device = Device::flex().autodiff();
-        for (c_in, c_out, k, stride, side, batch) in [(3, 8, 5, 2, 16, 3), (8, 16, 3, 1, 8, 2), (4, 4, 5, 1, 6, 1)] {
+        for (c_in, c_out, k, stride, side, batch) in [(3, 8, 5, 2, 16, 3), (8, 16, 3, 1, 8, 2), (4, 4, 5, 1, 6, 1), (8, 16, 5, 2, 8, 2)] {
             let conv = Conv2dConfig::new([c_in, c_out], [k, k]).with_stride([stride, stride]).with_padding(PaddingConfig2d::Same).init(&device);
             let x = Tensor::<4>::random([batch, c_in, side, side], Distribution::Normal(0.0, 1.0), &device);
             let out_side = side.div_ceil(stride);

@@ -5,6 +5,7 @@ pub mod adam;
 pub mod augment;
 pub mod blocks;
 pub mod conv;
+pub mod conv_grad;
 pub mod data;
 pub mod loader;
 pub mod loss;

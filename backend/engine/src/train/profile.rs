@@ -54,7 +54,7 @@ pub fn layer_timings(config: &SwapModelConfig, batch: usize, repeats: usize, dev
         }
     }
     let conv = Conv2dConfig::new([c, 3], [5, 5]).with_padding(PaddingConfig2d::Same).init(&ad);
-    out.push(time(format!("decoder output (5x5, {c}->3)"), [batch, c, side, side], conv.num_params(), repeats, &ad, |x| conv.forward(x)));
+    out.push(time(format!("decoder output (5x5, {c}->3)"), [batch, c, side, side], conv.num_params(), repeats, &ad, |x| super::conv::forward(&conv, x)));
     out
 }
 

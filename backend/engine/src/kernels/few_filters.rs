@@ -1,0 +1,128 @@
+//! Dense stride-1 convolutions with only a few filters (the swap models' 3-channel output
+//! layer and 1-channel learned mask), straight from the input rows.
+//!
+//! As a matrix product such a layer is all im2col and no arithmetic: each output position
+//! copies `C * KH * KW` inputs (1600 for the Original model's output) for `CO` = 3 dot
+//! products, and it ran at 13 GFLOP/s. Here each output row of every filter is a sum of
+//! shifted input rows: tap `(c, a, b)` adds `w * x[c, oy + a - top, ox + b - left]` for a
+//! contiguous run of `ox`, which the compiler turns into SIMD multiply-adds (AVX-512 or AVX2
+//! with FMA where the CPU has them, chosen at run time), every input row read once for all
+//! filters.
+
+use super::{Activation, ConvShape, SyncPtr};
+use rayon::prelude::*;
+
+/// Most filters this kernel takes; wider layers are matrix products ([`super::gemm_conv`]).
+pub const MAX_FILTERS: usize = 4;
+
+/// Whether [`conv2d`] takes `s`.
+pub fn applies(s: &ConvShape) -> bool {
+    s.co <= MAX_FILTERS && s.stride == [1, 1]
+}
+
+/// Adds one output row of every filter into `acc` (`[co, ow]`): `(image, filters, acc, oy, shape)`.
+type RowKernel = fn(&[f32], &[f32], &mut [f32], usize, &ConvShape);
+
+/// `act(conv(x, w) + bias)` for `x` `[N, C, H, W]` and `w` `[CO, C, KH, KW]`, stride 1.
+pub fn conv2d(x: &[f32], w: &[f32], bias: Option<&[f32]>, s: &ConvShape, act: Activation) -> Vec<f32> {
+    let [n, co, oh, ow] = s.output();
+    let mut out = vec![0.0f32; n * co * oh * ow];
+    if out.is_empty() {
+        return out;
+    }
+    let kernel = select();
+    let image_floats = s.c * s.h * s.w;
+    let dst = SyncPtr(out.as_mut_ptr());
+    (0..n * oh).into_par_iter().for_each_init(Vec::new, |acc: &mut Vec<f32>, t| {
+        let (image, oy) = (t / oh, t % oh);
+        acc.clear();
+        for o in 0..co {
+            acc.extend(std::iter::repeat_n(bias.map_or(0.0, |b| b[o]), ow));
+        }
+        kernel(&x[image * image_floats..][..image_floats], w, acc, oy, s);
+        for o in 0..co {
+            // SAFETY: row oy of output plane (image, o) is written by this task only.
+            let row = unsafe { std::slice::from_raw_parts_mut(dst.at(((image * co + o) * oh + oy) * ow), ow) };
+            for (r, v) in row.iter_mut().zip(&acc[o * ow..]) {
+                *r = act.apply(*v);
+            }
+        }
+    });
+    out
+}
+
+/// The widest row kernel this CPU runs.
+fn select() -> RowKernel {
+    #[cfg(target_arch = "x86_64")]
+    {
+        if std::arch::is_x86_feature_detected!("avx512f") && std::arch::is_x86_feature_detected!("fma") {
+            return |x, w, acc, oy, s| unsafe { row_avx512(x, w, acc, oy, s) };
+        }
+        if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma") {
+            return |x, w, acc, oy, s| unsafe { row_avx2(x, w, acc, oy, s) };
+        }
+    }
+    row::<false>
+}
+
+/// # Safety
+/// The CPU must have AVX-512F and FMA.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,fma")]
+unsafe fn row_avx512(x: &[f32], w: &[f32], acc: &mut [f32], oy: usize, s: &ConvShape) {
+    row::<true>(x, w, acc, oy, s)
+}
+
+/// # Safety
+/// The CPU must have AVX2 and FMA.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn row_avx2(x: &[f32], w: &[f32], acc: &mut [f32], oy: usize, s: &ConvShape) {
+    row::<true>(x, w, acc, oy, s)
+}
+
+/// One output row of every filter. `FMA`: fused multiply-add (only where the CPU has it).
+#[inline(always)]
+fn row<const FMA: bool>(x: &[f32], w: &[f32], acc: &mut [f32], oy: usize, s: &ConvShape) {
+    let [_, co, _, ow] = s.output();
+    let (left, taps) = (s.pad[1].0, s.kh * s.kw);
+    for c in 0..s.c {
+        let plane = &x[c * s.h * s.w..][..s.h * s.w];
+        for a in 0..s.kh {
+            let y = (oy + a).wrapping_sub(s.pad[0].0);
+            if y >= s.h {
+                continue; // padding row: adds nothing
+            }
+            let src = &plane[y * s.w..][..s.w];
+            for b in 0..s.kw {
+                // Output columns whose input column ox + b - left is inside the row.
+                let start = left.saturating_sub(b).min(ow);
+                let end = (s.w + left).saturating_sub(b).clamp(start, ow);
+                let taps_in = &src[(start + b - left).min(s.w)..];
+                for o in 0..co {
+                    let wv = w[(o * s.c + c) * taps + a * s.kw + b];
+                    for (d, v) in acc[o * ow + start..o * ow + end].iter_mut().zip(taps_in) {
+                        *d = if FMA { v.mul_add(wv, *d) } else { v * wv + *d };
+                    }
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The output layers take this kernel (their results are checked against Burn's in
+    /// `kernels::tests`); strided or wider layers stay matrix products.
+    #[test]
+    fn takes_stride_one_layers_of_up_to_four_filters() {
+        let shape = |co, stride| ConvShape { n: 2, c: 64, h: 16, w: 16, co, kh: 5, kw: 5, stride: [stride, stride], pad: [(2, 2); 2] };
+        assert!(applies(&shape(3, 1)) && applies(&shape(1, 1)) && applies(&shape(4, 1)));
+        assert!(!applies(&shape(5, 1)) && !applies(&shape(3, 2)));
+        // A 1x1 "image" of one channel through a 1x1 filter: the bias, then the activation.
+        let s = ConvShape { n: 1, c: 1, h: 1, w: 1, co: 2, kh: 1, kw: 1, stride: [1, 1], pad: [(0, 0); 2] };
+        assert_eq!(conv2d(&[2.0], &[3.0, -1.0], Some(&[1.0, 0.5]), &s, Activation::LeakyRelu(0.5)), vec![7.0, -0.75]);
+    }
+}
