@@ -88,10 +88,8 @@ fn plane<const FMA: bool>(x: &[f32], w: &[f32], bias: f32, phases: &mut Vec<f32>
             for b in 0..s.kw {
                 let wv = w[a * s.kw + b];
                 let (dst, taps) = if sw == 1 {
-                    // Output columns whose input column ox + b - left is inside the row.
-                    let start = left.saturating_sub(b).min(ow);
-                    let end = (s.w + left).saturating_sub(b).clamp(start, ow);
-                    (&mut row[start..end], &src[(start + b - left).min(s.w)..])
+                    let (start, end, first) = super::tap_run(b, left, s.w, ow);
+                    (&mut row[start..end], &src[first..])
                 } else {
                     (&mut row[..], &src[(b % sw) * len + b / sw..][..ow])
                 };

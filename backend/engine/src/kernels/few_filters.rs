@@ -95,10 +95,8 @@ fn row<const FMA: bool>(x: &[f32], w: &[f32], acc: &mut [f32], oy: usize, s: &Co
             }
             let src = &plane[y * s.w..][..s.w];
             for b in 0..s.kw {
-                // Output columns whose input column ox + b - left is inside the row.
-                let start = left.saturating_sub(b).min(ow);
-                let end = (s.w + left).saturating_sub(b).clamp(start, ow);
-                let taps_in = &src[(start + b - left).min(s.w)..];
+                let (start, end, first) = super::tap_run(b, left, s.w, ow);
+                let taps_in = &src[first..];
                 for o in 0..co {
                     let wv = w[(o * s.c + c) * taps + a * s.kw + b];
                     for (d, v) in acc[o * ow + start..o * ow + end].iter_mut().zip(taps_in) {

@@ -105,6 +105,16 @@ impl ConvShape {
     }
 }
 
+/// For tap `b` of a stride-1 filter row over an input row of `w` values padded by `left`:
+/// the output columns `start..end` whose input column `ox + b - left` lies inside the row,
+/// and the input column of `start`.
+#[inline(always)]
+fn tap_run(b: usize, left: usize, w: usize, ow: usize) -> (usize, usize, usize) {
+    let start = left.saturating_sub(b).min(ow);
+    let end = (w + left).saturating_sub(b).clamp(start, ow);
+    (start, end, (start + b - left).min(w))
+}
+
 /// A raw pointer the kernels' parallel tasks write through, each to its own part.
 #[derive(Clone, Copy)]
 struct SyncPtr(*mut f32);

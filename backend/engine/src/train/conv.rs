@@ -19,7 +19,7 @@ use burn::backend::ops::{ConvOptions, FloatTensorOps, ModuleOps};
 use burn::backend::tensor::FloatTensor;
 use burn::backend::{backend_extension, Autodiff, Backend, Dispatch, Flex, TensorMetadata};
 use burn::nn::conv::Conv2d;
-use super::conv_grad::{self, ConvShape};
+use super::conv_grad::{self, Gradient, GradShape};
 use crate::kernels::{self, conv_options, Activation, InferConv};
 use burn::tensor::{DType, Tensor, TensorData};
 
@@ -49,39 +49,34 @@ impl TrainConv for Flex {
     }
 
     fn conv2d_weight_grad(x: FloatTensor<Self>, weight: FloatTensor<Self>, output_grad: FloatTensor<Self>, options: ConvOptions<2>) -> FloatTensor<Self> {
-        let shape = conv_shape(&x, &weight, &output_grad);
-        if !gemm_grads(&x, &output_grad, &options) || !conv_grad::gemm_is_faster(&shape, false) {
-            return Self::conv2d_weight_backward(x, weight, output_grad, options);
-        }
-        let (x, g) = (x.to_contiguous(), output_grad.to_contiguous());
-        let (Some(xs), Some(gs)) = (x.as_slice::<f32>(), g.as_slice::<f32>()) else {
-            return Self::conv2d_weight_backward(x, weight, g, options);
-        };
-        let dw = conv_grad::weight_grad(xs, gs, &shape, &options);
-        Self::float_from_data(TensorData::new(dw, shape.w), &Default::default())
+        let shape = grad_shape(&x, &weight, &output_grad);
+        gemm_grad(&x, &output_grad, &options, &shape, Gradient::Weight).unwrap_or_else(|| Self::conv2d_weight_backward(x, weight, output_grad, options))
     }
 
     fn conv2d_input_grad(x: FloatTensor<Self>, weight: FloatTensor<Self>, output_grad: FloatTensor<Self>, options: ConvOptions<2>) -> FloatTensor<Self> {
-        let shape = conv_shape(&x, &weight, &output_grad);
-        if !gemm_grads(&weight, &output_grad, &options) || !conv_grad::gemm_is_faster(&shape, true) {
-            return Self::conv2d_x_backward(x, weight, output_grad, options);
-        }
-        let (w, g) = (weight.to_contiguous(), output_grad.to_contiguous());
-        let (Some(ws), Some(gs)) = (w.as_slice::<f32>(), g.as_slice::<f32>()) else {
-            return Self::conv2d_x_backward(x, w, g, options);
-        };
-        let dx = conv_grad::input_grad(ws, gs, &shape, &options);
-        Self::float_from_data(TensorData::new(dx, shape.x), &Default::default())
+        let shape = grad_shape(&x, &weight, &output_grad);
+        gemm_grad(&weight, &output_grad, &options, &shape, Gradient::Input).unwrap_or_else(|| Self::conv2d_x_backward(x, weight, output_grad, options))
     }
 }
 
-fn conv_shape(x: &FloatTensor<Flex>, weight: &FloatTensor<Flex>, output_grad: &FloatTensor<Flex>) -> ConvShape {
-    ConvShape { x: x.shape().dims(), y: output_grad.shape().dims(), w: weight.shape().dims() }
+fn grad_shape(x: &FloatTensor<Flex>, weight: &FloatTensor<Flex>, output_grad: &FloatTensor<Flex>) -> GradShape {
+    GradShape { x: x.shape().dims(), y: output_grad.shape().dims(), w: weight.shape().dims() }
 }
 
-/// Whether the GEMM gradients apply: f32 operands, no groups.
-fn gemm_grads(a: &FloatTensor<Flex>, output_grad: &FloatTensor<Flex>, options: &ConvOptions<2>) -> bool {
-    a.dtype() == DType::F32 && output_grad.dtype() == DType::F32 && options.groups == 1
+/// The gradient `which` by its GEMM from `operand` (the input for the weight's gradient, the
+/// weight for the input's) and the output's gradient, or `None` where Burn's is the one to
+/// use: other float types, grouped filters, or shapes where the GEMM measured slower.
+fn gemm_grad(operand: &FloatTensor<Flex>, output_grad: &FloatTensor<Flex>, options: &ConvOptions<2>, shape: &GradShape, which: Gradient) -> Option<FloatTensor<Flex>> {
+    if operand.dtype() != DType::F32 || output_grad.dtype() != DType::F32 || options.groups != 1 || !conv_grad::gemm_is_faster(shape, which) {
+        return None;
+    }
+    let (a, g) = (operand.clone().to_contiguous(), output_grad.clone().to_contiguous());
+    let (a, g) = (a.as_slice::<f32>()?, g.as_slice::<f32>()?);
+    let (values, dims) = match which {
+        Gradient::Weight => (conv_grad::weight_grad(a, g, shape, options), shape.w),
+        Gradient::Input => (conv_grad::input_grad(a, g, shape, options), shape.x),
+    };
+    Some(Flex::float_from_data(TensorData::new(values, dims), &Default::default()))
 }
 
 impl<B: TrainConv, C: CheckpointStrategy> TrainConv for Autodiff<B, C> {

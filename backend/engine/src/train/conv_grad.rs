@@ -14,12 +14,18 @@ use rayon::prelude::*;
 /// 3-channel output layer: 106 ms against 62), [`input_grad`] is 2.2-2.4x faster on 4x4
 /// output maps and slower (0.4-0.8x) on 8x8 and larger, where Burn's transposed convolution
 /// is efficient.
-pub fn gemm_is_faster(shape: &ConvShape, input: bool) -> bool {
-    if input {
-        shape.y[2] * shape.y[3] <= 16
-    } else {
-        shape.y[1] >= 16
+pub fn gemm_is_faster(shape: &GradShape, which: Gradient) -> bool {
+    match which {
+        Gradient::Input => shape.y[2] * shape.y[3] <= 16,
+        Gradient::Weight => shape.y[1] >= 16,
     }
+}
+
+/// Which gradient of a convolution.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Gradient {
+    Input,
+    Weight,
 }
 
 /// Most floats of the im2col matrix built at once (64 MB).
@@ -27,13 +33,13 @@ const CHUNK_FLOATS: usize = 16 << 20;
 
 /// Shapes of one convolution: input [N, C, H, W], output [N, CO, OH, OW], weight [CO, C, KH, KW].
 #[derive(Debug, Clone, Copy)]
-pub struct ConvShape {
+pub struct GradShape {
     pub x: [usize; 4],
     pub y: [usize; 4],
     pub w: [usize; 4],
 }
 
-impl ConvShape {
+impl GradShape {
     /// Columns of the im2col matrix and output positions per image.
     fn k_p(&self) -> (usize, usize) {
         (self.x[1] * self.w[2] * self.w[3], self.y[2] * self.y[3])
@@ -47,7 +53,7 @@ impl ConvShape {
 }
 
 /// dY of images `n0..n0 + nb` as [CO, nb * P] (the layout both GEMMs read).
-fn gather_grad(g: &[f32], s: &ConvShape, n0: usize, nb: usize, out: &mut Vec<f32>) {
+fn gather_grad(g: &[f32], s: &GradShape, n0: usize, nb: usize, out: &mut Vec<f32>) {
     let (co, p) = (s.y[1], s.k_p().1);
     out.clear();
     out.resize(co * nb * p, 0.0);
@@ -60,7 +66,7 @@ fn gather_grad(g: &[f32], s: &ConvShape, n0: usize, nb: usize, out: &mut Vec<f32
 }
 
 /// dW of a convolution, f32 row-major.
-pub fn weight_grad(x: &[f32], g: &[f32], s: &ConvShape, o: &ConvOptions<2>) -> Vec<f32> {
+pub fn weight_grad(x: &[f32], g: &[f32], s: &GradShape, o: &ConvOptions<2>) -> Vec<f32> {
     let (n, co) = (s.x[0], s.y[1]);
     let (k, p) = s.k_p();
     let mut dw = vec![0.0f32; co * k];
@@ -83,7 +89,7 @@ pub fn weight_grad(x: &[f32], g: &[f32], s: &ConvShape, o: &ConvOptions<2>) -> V
 }
 
 /// dX of a convolution, f32 row-major.
-pub fn input_grad(w: &[f32], g: &[f32], s: &ConvShape, o: &ConvOptions<2>) -> Vec<f32> {
+pub fn input_grad(w: &[f32], g: &[f32], s: &GradShape, o: &ConvOptions<2>) -> Vec<f32> {
     let [n, c, h, wd] = s.x;
     let co = s.y[1];
     let (k, p) = s.k_p();
@@ -110,7 +116,7 @@ pub fn input_grad(w: &[f32], g: &[f32], s: &ConvShape, o: &ConvOptions<2>) -> Ve
 
 /// Rows (image, oh, ow) of images `n0..n0 + nb`, columns (c, kh, kw): the input values each
 /// output position sees (0 in the padding), into `col` ([nb * OH * OW, C * KH * KW]).
-fn im2col(x: &[f32], s: &ConvShape, n0: usize, nb: usize, o: &ConvOptions<2>, col: &mut Vec<f32>) {
+fn im2col(x: &[f32], s: &GradShape, n0: usize, nb: usize, o: &ConvOptions<2>, col: &mut Vec<f32>) {
     let [_, c, h, w] = s.x;
     let [_, _, kh, kw] = s.w;
     let ow = s.y[3];
@@ -145,7 +151,7 @@ fn im2col(x: &[f32], s: &ConvShape, n0: usize, nb: usize, o: &ConvOptions<2>, co
 
 /// The adjoint of [`im2col`]: adds each value of `col` onto the input pixel its row and column
 /// read (values that read padding are dropped). One task per (image, channel) plane.
-fn col2im(col: &[f32], s: &ConvShape, n0: usize, nb: usize, o: &ConvOptions<2>, dx: &mut [f32]) {
+fn col2im(col: &[f32], s: &GradShape, n0: usize, nb: usize, o: &ConvOptions<2>, dx: &mut [f32]) {
     let [_, c, h, w] = s.x;
     let [_, _, kh, kw] = s.w;
     let (oh, ow) = (s.y[2], s.y[3]);
@@ -198,7 +204,7 @@ mod tests {
             let x = Tensor::<4>::random([n, c, side, side], Distribution::Normal(0.0, 1.0), &device);
             let w = Tensor::<4>::random([co, c, k, k], Distribution::Normal(0.0, 1.0), &device);
             let g = Tensor::<4>::random([n, co, os, os], Distribution::Normal(0.0, 1.0), &device);
-            let shape = ConvShape { x: [n, c, side, side], y: [n, co, os, os], w: [co, c, k, k] };
+            let shape = GradShape { x: [n, c, side, side], y: [n, co, os, os], w: [co, c, k, k] };
             let (xs, ws, gs) = (values(x.clone()), values(w.clone()), values(g.clone()));
             let burn_dx = values(Tensor::from_dispatch(<Dispatch as ModuleOps<Dispatch>>::conv2d_x_backward(x.clone().into_dispatch(), w.clone().into_dispatch(), g.clone().into_dispatch(), o.clone())));
             let burn_dw = values(Tensor::from_dispatch(<Dispatch as ModuleOps<Dispatch>>::conv2d_weight_backward(x.into_dispatch(), w.into_dispatch(), g.into_dispatch(), o.clone())));
@@ -212,10 +218,10 @@ mod tests {
 
     #[test]
     fn the_gemm_is_chosen_where_it_was_measured_faster() {
-        let shape = |side: usize, co: usize| ConvShape { x: [16, 512, 2 * side, 2 * side], y: [16, co, side, side], w: [co, 512, 5, 5] };
-        assert!(gemm_is_faster(&shape(4, 1024), true), "encoder conv 4: 4x4 outputs");
-        assert!(!gemm_is_faster(&shape(8, 512), true), "8x8 outputs: Burn's transposed convolution");
-        assert!(gemm_is_faster(&shape(32, 256), false));
-        assert!(!gemm_is_faster(&shape(64, 3), false), "the 3-channel output layer");
+        let shape = |side: usize, co: usize| GradShape { x: [16, 512, 2 * side, 2 * side], y: [16, co, side, side], w: [co, 512, 5, 5] };
+        assert!(gemm_is_faster(&shape(4, 1024), Gradient::Input), "encoder conv 4: 4x4 outputs");
+        assert!(!gemm_is_faster(&shape(8, 512), Gradient::Input), "8x8 outputs: Burn's transposed convolution");
+        assert!(gemm_is_faster(&shape(32, 256), Gradient::Weight));
+        assert!(!gemm_is_faster(&shape(64, 3), Gradient::Weight), "the 3-channel output layer");
     }
 }
