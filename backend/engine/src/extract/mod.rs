@@ -10,6 +10,7 @@
 
 mod input;
 mod pipeline;
+mod track;
 mod write;
 
 use std::path::PathBuf;
@@ -95,6 +96,9 @@ pub struct Progress {
     pub faces_filtered: u64,
     /// Faces that failed the face check, set aside in `<output>/doubtful/` for review.
     pub faces_doubtful: u64,
+    /// Faces the face check doubted but kept (counted in `faces_written`): the same face
+    /// passed in a neighbouring frame.
+    pub faces_tracked: u64,
     /// Frames that could not be decoded.
     pub frames_corrupt: u64,
     pub seconds: f64,
@@ -143,6 +147,9 @@ impl Report {
         if p.frames_resumed > 0 {
             s += &format!(", {} frames already done", p.frames_resumed);
         }
+        if p.faces_tracked > 0 {
+            s += &format!(", {} of them doubtful but kept because the same face passed in a neighbouring frame", p.faces_tracked);
+        }
         if p.faces_doubtful > 0 {
             s += &format!(", {} doubtful faces set aside in {}/ for review", p.faces_doubtful, write::DOUBTFUL_DIR);
         }
@@ -171,6 +178,8 @@ pub enum ExtractError {
     FacePng { path: PathBuf, source: FacePngError },
     #[error("cannot create the output folder {path}: {source}")]
     Output { path: PathBuf, source: std::io::Error },
+    #[error("cannot move {path} out of the doubtful faces: {source}")]
+    Doubtful { path: PathBuf, source: std::io::Error },
     #[error("{path} belongs to another source ({theirs}, not {ours}): choose another --alignments file or output folder")]
     OtherSource { path: PathBuf, theirs: String, ours: String },
     #[error("invalid options: {0}")]
@@ -238,6 +247,33 @@ mod tests {
         assert!((p[36].y - p[45].y).abs() < 6.0, "eyes level: {} vs {}", p[36].y, p[45].y);
         assert!(p[36].y < p[30].y && p[30].y < p[57].y);
         assert!((p[30].x - 128.0).abs() < 20.0);
+        std::fs::remove_dir_all(out).unwrap();
+    }
+
+    /// Frames 225-260 of talk_woman_a.mp4, where she closes her eyes and looks down: the
+    /// face check doubts the faces of 18 of them, yet they are hers, where her face was a
+    /// moment before and after. Each frame gives one face, the doubted ones kept by tracking
+    /// with their alignments; nothing stays in doubtful/.
+    #[test]
+    fn closed_eyes_in_a_video_are_kept_by_tracking() {
+        let analyzer = analyzer();
+        let out = scratch("closed-eyes");
+        let mut options = ExtractOptions::new(testdata::video("talk_woman_a.mp4"), out.clone());
+        options.frames = Some((225, 260));
+        options.size = 128;
+        let report = run(&analyzer, &options, &mut Silent).unwrap();
+        let p = &report.progress;
+        assert!(p.faces_tracked >= 10, "faces kept by tracking: {}", p.faces_tracked);
+        assert_eq!((p.faces_doubtful, p.faces_written), (0, 36), "{}", report.summary());
+        let store = Alignments::load(&report.alignments).unwrap();
+        for (index, frame) in &store.frames {
+            assert_eq!(frame.faces.len(), 1, "frame {index}");
+            let file = out.join(frame.faces[0].file.as_deref().unwrap());
+            let (_, meta) = read_face_png(&file).unwrap();
+            assert_eq!((meta.frame.index, meta.face.face_index), (*index, frame.faces[0].face_index));
+        }
+        assert_eq!(std::fs::read_dir(out.join(DOUBTFUL_DIR)).map(|d| d.count()).unwrap_or(0), 0);
+        assert_eq!(std::fs::read_dir(&out).unwrap().filter(|e| e.as_ref().unwrap().path().extension().is_some_and(|x| x == "png")).count(), 36);
         std::fs::remove_dir_all(out).unwrap();
     }
 

@@ -7,6 +7,7 @@ use std::sync::mpsc::Receiver;
 use std::time::{Duration, Instant};
 
 use super::pipeline::Analyzed;
+use super::track::{Sighting, Tracker};
 use super::{ExtractError, ExtractOptions, Observer, Progress, Report};
 use crate::align::AlignedFace;
 use crate::analyze::FaceRecord;
@@ -29,13 +30,23 @@ pub(super) struct FaceWriter<'a> {
     progress: Progress,
     started: Instant,
     seconds: f64,
+    tracker: Tracker<SetAside>,
+}
+
+/// A doubtful face of a video frame, written to `doubtful/` and kept in memory while a face
+/// that passed may still vouch for it (see [`super::track`]).
+struct SetAside {
+    frame: FrameRef,
+    crop: image::RgbImage,
+    entry: FaceEntry,
+    path: PathBuf,
 }
 
 impl<'a> FaceWriter<'a> {
     #[allow(clippy::too_many_arguments)]
     pub(super) fn new(options: &'a ExtractOptions, stem: &str, source: SourceRef, store: Alignments, store_path: PathBuf, total: Option<u64>, resumed: u64, started: Instant) -> Self {
         let progress = Progress { frames_total: total, frames_resumed: resumed, ..Progress::default() };
-        FaceWriter { options, stem: stem.into(), source, store, store_path, progress, started, seconds: 0.0 }
+        FaceWriter { options, stem: stem.into(), source, store, store_path, progress, started, seconds: 0.0, tracker: Tracker::default() }
     }
 
     pub(super) fn run(mut self, rx: Receiver<Analyzed>, observer: &mut dyn Observer, stop: &AtomicBool) -> Result<Report, ExtractError> {
@@ -46,7 +57,10 @@ impl<'a> FaceWriter<'a> {
             match message {
                 Analyzed::Frame { frame, name, faces, doubtful, filtered } => {
                     let t = Instant::now();
-                    let written = self.write_doubtful(&frame, &doubtful).and_then(|()| self.write_frame(&frame, name, &faces, observer));
+                    // Doubtful faces no face vouched for in time stay in doubtful/.
+                    drop(self.tracker.advance(frame.time));
+                    let still = name.is_some();
+                    let written = self.write_frame(&frame, name, &faces, still, observer).and_then(|()| self.write_doubtful(&frame, &doubtful, still, observer));
                     self.seconds += t.elapsed().as_secs_f64();
                     if let Err(err) = written {
                         stop.store(true, Ordering::Relaxed);
@@ -93,14 +107,42 @@ impl<'a> FaceWriter<'a> {
     }
 
     /// Sets doubtful faces aside in `<output>/doubtful/` for review: face PNGs like the
-    /// others, not in the alignments store (curation can take them back).
-    fn write_doubtful(&mut self, frame: &Frame, faces: &[FaceRecord]) -> Result<(), ExtractError> {
+    /// others, not in the alignments store (curation can take them back). In a video, a face
+    /// that passed a moment before or after vouches for them: then they are kept after all.
+    fn write_doubtful(&mut self, frame: &Frame, faces: &[FaceRecord], still: bool, observer: &mut dyn Observer) -> Result<(), ExtractError> {
         for (k, face) in faces.iter().enumerate() {
             let Some((crop, entry)) = self.face_entry(frame, face, k as u32) else { continue };
-            let meta = FaceMeta::new(self.source.clone(), FrameRef { index: frame.index, time: frame.time }, entry, self.store.extractor.clone());
+            let at = FrameRef { index: frame.index, time: frame.time };
+            let meta = FaceMeta::new(self.source.clone(), at, entry.clone(), self.store.extractor.clone());
             let path = self.options.output.join(DOUBTFUL_DIR).join(face_file_name(&self.stem, frame.index, k as u32));
             write_face_png(&path, &crop, &meta).map_err(|source| ExtractError::FacePng { path: path.clone(), source })?;
             self.progress.faces_doubtful += 1;
+            if !still {
+                let sighting = Sighting { time: frame.time, rect: face.detection.rect, identity: face.descriptor };
+                let vouched = self.tracker.doubtful(sighting, SetAside { frame: at, crop, entry, path });
+                self.keep(vouched, observer)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Takes doubtful faces a face that passed vouched for back into the set: written like
+    /// the others, added to their frame in the store, removed from `doubtful/`.
+    fn keep(&mut self, faces: Vec<SetAside>, observer: &mut dyn Observer) -> Result<(), ExtractError> {
+        for face in faces {
+            let Some(frame) = self.store.frames.get_mut(&face.frame.index) else { continue };
+            let face_index = frame.faces.len() as u32;
+            let file = face_file_name(&self.stem, face.frame.index, face_index);
+            let entry = FaceEntry { face_index, ..face.entry };
+            let meta = FaceMeta::new(self.source.clone(), face.frame, entry.clone(), self.store.extractor.clone());
+            let path = self.options.output.join(&file);
+            write_face_png(&path, &face.crop, &meta).map_err(|source| ExtractError::FacePng { path: path.clone(), source })?;
+            frame.faces.push(FaceEntry { file: Some(file), ..entry });
+            std::fs::remove_file(&face.path).map_err(|source| ExtractError::Doubtful { path: face.path.clone(), source })?;
+            observer.face_written(&path);
+            self.progress.faces_written += 1;
+            self.progress.faces_doubtful -= 1;
+            self.progress.faces_tracked += 1;
         }
         Ok(())
     }
@@ -121,8 +163,9 @@ impl<'a> FaceWriter<'a> {
 
     /// Writes the faces of one frame, then records the frame in the store (in that order: a
     /// crash in between only means the faces are written again on resume).
-    fn write_frame(&mut self, frame: &Frame, name: Option<String>, faces: &[FaceRecord], observer: &mut dyn Observer) -> Result<(), ExtractError> {
+    fn write_frame(&mut self, frame: &Frame, name: Option<String>, faces: &[FaceRecord], still: bool, observer: &mut dyn Observer) -> Result<(), ExtractError> {
         let mut entries = Vec::with_capacity(faces.len());
+        let mut vouched = Vec::new();
         for face in faces {
             // Degenerate landmarks (all on one point) cannot be aligned: skip the face.
             let face_index = entries.len() as u32;
@@ -134,8 +177,11 @@ impl<'a> FaceWriter<'a> {
             observer.face_written(&path);
             self.progress.faces_written += 1;
             entries.push(FaceEntry { file: Some(file), ..entry });
+            if !still {
+                vouched.extend(self.tracker.passed(Sighting { time: frame.time, rect: face.detection.rect, identity: face.descriptor }));
+            }
         }
         self.store.frames.insert(frame.index, FrameEntry { time: frame.time, name, faces: entries });
-        Ok(())
+        self.keep(vouched, observer)
     }
 }
