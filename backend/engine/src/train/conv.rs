@@ -3,8 +3,10 @@
 //! Burn 0.22's default gradients of a convolution (a convolution over swapped batch and
 //! channel axes for the weight, a transposed convolution for the input) run on Flex as many
 //! thin matrix products (`doppel bench train --layers` showed the upscale blocks' backward at
-//! 3.3x their forward). Here both are one im2col GEMM per chunk of the batch
-//! ([`super::conv_grad`]). The op is a Burn backend extension: Flex gets the GEMMs, other
+//! 3.3x their forward). Here they are the engine's kernels where those measured faster
+//! ([`super::conv_grad::kernel_for`]): im2col GEMMs ([`super::conv_grad`]) and, for the
+//! stride-1 layers of few filters, the flipped forward and row dot products
+//! ([`super::stride1_grad`]). The op is a Burn backend extension: Flex gets the kernels, other
 //! backends (CUDA) keep Burn's own gradients, and autodiff records it like Burn's conv2d
 //! (input and weight checkpointed). Flex's forward is the engine's tiled convolution
 //! ([`crate::kernels`]); outside a training graph [`forward_act`] runs that with the
@@ -19,7 +21,8 @@ use burn::backend::ops::{ConvOptions, FloatTensorOps, ModuleOps};
 use burn::backend::tensor::FloatTensor;
 use burn::backend::{backend_extension, Autodiff, Backend, Dispatch, Flex, TensorMetadata};
 use burn::nn::conv::Conv2d;
-use super::conv_grad::{self, Gradient, GradShape};
+use super::conv_grad::{self, GradKernel, GradShape, Gradient};
+use super::stride1_grad;
 use crate::kernels::{self, conv_options, Activation, InferConv};
 use burn::tensor::{DType, Tensor, TensorData};
 
@@ -50,12 +53,12 @@ impl TrainConv for Flex {
 
     fn conv2d_weight_grad(x: FloatTensor<Self>, weight: FloatTensor<Self>, output_grad: FloatTensor<Self>, options: ConvOptions<2>) -> FloatTensor<Self> {
         let shape = grad_shape(&x, &weight, &output_grad);
-        gemm_grad(&x, &output_grad, &options, &shape, Gradient::Weight).unwrap_or_else(|| Self::conv2d_weight_backward(x, weight, output_grad, options))
+        cpu_grad(&x, &output_grad, &options, &shape, Gradient::Weight).unwrap_or_else(|| Self::conv2d_weight_backward(x, weight, output_grad, options))
     }
 
     fn conv2d_input_grad(x: FloatTensor<Self>, weight: FloatTensor<Self>, output_grad: FloatTensor<Self>, options: ConvOptions<2>) -> FloatTensor<Self> {
         let shape = grad_shape(&x, &weight, &output_grad);
-        gemm_grad(&weight, &output_grad, &options, &shape, Gradient::Input).unwrap_or_else(|| Self::conv2d_x_backward(x, weight, output_grad, options))
+        cpu_grad(&weight, &output_grad, &options, &shape, Gradient::Input).unwrap_or_else(|| Self::conv2d_x_backward(x, weight, output_grad, options))
     }
 }
 
@@ -63,18 +66,26 @@ fn grad_shape(x: &FloatTensor<Flex>, weight: &FloatTensor<Flex>, output_grad: &F
     GradShape { x: x.shape().dims(), y: output_grad.shape().dims(), w: weight.shape().dims() }
 }
 
-/// The gradient `which` by its GEMM from `operand` (the input for the weight's gradient, the
-/// weight for the input's) and the output's gradient, or `None` where Burn's is the one to
-/// use: other float types, grouped filters, or shapes where the GEMM measured slower.
-fn gemm_grad(operand: &FloatTensor<Flex>, output_grad: &FloatTensor<Flex>, options: &ConvOptions<2>, shape: &GradShape, which: Gradient) -> Option<FloatTensor<Flex>> {
-    if operand.dtype() != DType::F32 || output_grad.dtype() != DType::F32 || options.groups != 1 || !conv_grad::gemm_is_faster(shape, which) {
+/// The gradient `which` by the engine's kernel for it ([`conv_grad::kernel_for`]) from
+/// `operand` (the input for the weight's gradient, the filters for the input's) and the
+/// output's gradient, or `None` where Burn's is the one to use: other float types, or shapes
+/// where Burn's measured faster.
+fn cpu_grad(operand: &FloatTensor<Flex>, output_grad: &FloatTensor<Flex>, options: &ConvOptions<2>, shape: &GradShape, which: Gradient) -> Option<FloatTensor<Flex>> {
+    if operand.dtype() != DType::F32 || output_grad.dtype() != DType::F32 || options.groups != 1 {
         return None;
     }
+    let kernel = conv_grad::kernel_for(shape, options, which)?;
     let (a, g) = (operand.clone().to_contiguous(), output_grad.clone().to_contiguous());
     let (a, g) = (a.as_slice::<f32>()?, g.as_slice::<f32>()?);
-    let (values, dims) = match which {
-        Gradient::Weight => (conv_grad::weight_grad(a, g, shape, options), shape.w),
-        Gradient::Input => (conv_grad::input_grad(a, g, shape, options), shape.x),
+    let values = match kernel {
+        GradKernel::WeightGemm => conv_grad::weight_grad(a, g, shape, options),
+        GradKernel::WeightFewFilters => stride1_grad::weight_grad_few(a, g, shape, options)?,
+        GradKernel::InputGemm => conv_grad::input_grad(a, g, shape, options),
+        GradKernel::InputFlipped => stride1_grad::input_grad(a, g, shape, options),
+    };
+    let dims = match which {
+        Gradient::Weight => shape.w,
+        Gradient::Input => shape.x,
     };
     Some(Flex::float_from_data(TensorData::new(values, dims), &Default::default()))
 }
@@ -135,7 +146,7 @@ pub fn forward_act(conv: &Conv2d, x: Tensor<4>, act: Activation) -> Tensor<4> {
     }
 }
 
-fn on_flex(device: &burn::tensor::Device) -> bool {
+pub(super) fn on_flex(device: &burn::tensor::Device) -> bool {
     device.clone().inner() == burn::tensor::Device::flex()
 }
 

@@ -9,16 +9,39 @@
 use burn::backend::ops::ConvOptions;
 use rayon::prelude::*;
 
-/// Measured at the Original model's shapes (batch 16), the GEMMs are not always faster:
-/// [`weight_grad`] is 1.5-3.6x faster than Burn's except with very few output channels (the
-/// 3-channel output layer: 106 ms against 62), [`input_grad`] is 2.2-2.4x faster on 4x4
-/// output maps and slower (0.4-0.8x) on 8x8 and larger, where Burn's transposed convolution
-/// is efficient.
-pub fn gemm_is_faster(shape: &GradShape, which: Gradient) -> bool {
+use super::stride1_grad::{self, FEW_FILTERS};
+
+/// The CPU kernel for gradient `which` of a convolution, or `None` where Burn's own is the
+/// one to use. Measured at the Original model's shapes (batch 16) against Burn 0.22's:
+/// - weight, 16 filters or more: [`weight_grad`], 1.5-3.6x faster;
+/// - weight, stride 1 and at most [`FEW_FILTERS`] filters (the RGB output, 5x5 64 -> 3):
+///   [`stride1_grad::weight_grad_few`], 13.6 ms against 56-68 (where the GEMM took 106);
+/// - input, stride 1 and at most [`FEW_FILTERS`] filters: [`stride1_grad::input_grad`],
+///   7.6 ms against 44-87; on the 3x3 upscales it is 0.7-0.8x Burn's and not taken;
+/// - input, 4x4 output maps: [`input_grad`], 2.2-2.4x faster (0.4-0.8x on 8x8 and larger,
+///   where Burn's transposed convolution is efficient).
+pub fn kernel_for(shape: &GradShape, options: &ConvOptions<2>, which: Gradient) -> Option<GradKernel> {
+    let few = stride1_grad::is_stride1(shape, options) && shape.y[1] <= FEW_FILTERS;
     match which {
-        Gradient::Input => shape.y[2] * shape.y[3] <= 16,
-        Gradient::Weight => shape.y[1] >= 16,
+        Gradient::Weight if shape.y[1] >= 16 => Some(GradKernel::WeightGemm),
+        Gradient::Weight if few => Some(GradKernel::WeightFewFilters),
+        Gradient::Input if few => Some(GradKernel::InputFlipped),
+        Gradient::Input if shape.y[2] * shape.y[3] <= 16 => Some(GradKernel::InputGemm),
+        _ => None,
     }
+}
+
+/// The engine's CPU kernels for a convolution's gradients ([`kernel_for`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GradKernel {
+    /// [`weight_grad`]: one im2col GEMM per chunk of the batch.
+    WeightGemm,
+    /// [`stride1_grad::weight_grad_few`]: row dot products, for a few filters.
+    WeightFewFilters,
+    /// [`input_grad`]: a GEMM, then col2im.
+    InputGemm,
+    /// [`stride1_grad::input_grad`]: the forward convolution with flipped filters.
+    InputFlipped,
 }
 
 /// Which gradient of a convolution.
@@ -193,7 +216,7 @@ mod tests {
     }
 
     /// Both GEMM gradients equal Burn's own on strided, padded, dilated and odd shapes,
-    /// whichever of the two [`gemm_is_faster`] would pick.
+    /// whichever [`kernel_for`] would pick.
     #[test]
     fn gemm_gradients_match_burns() {
         let device = Device::flex();
@@ -217,11 +240,15 @@ mod tests {
     }
 
     #[test]
-    fn the_gemm_is_chosen_where_it_was_measured_faster() {
-        let shape = |side: usize, co: usize| GradShape { x: [16, 512, 2 * side, 2 * side], y: [16, co, side, side], w: [co, 512, 5, 5] };
-        assert!(gemm_is_faster(&shape(4, 1024), Gradient::Input), "encoder conv 4: 4x4 outputs");
-        assert!(!gemm_is_faster(&shape(8, 512), Gradient::Input), "8x8 outputs: Burn's transposed convolution");
-        assert!(gemm_is_faster(&shape(32, 256), Gradient::Weight));
-        assert!(!gemm_is_faster(&shape(64, 3), Gradient::Weight), "the 3-channel output layer");
+    fn each_gradient_takes_the_kernel_measured_fastest() {
+        let same = |k: usize| ConvOptions::new([1, 1], [k / 2, k / 2], [1, 1], 1);
+        let strided = ConvOptions::new([2, 2], [2, 2], [1, 1], 1);
+        let shape = |c: usize, side: usize, co: usize, k: usize, stride: usize| GradShape { x: [16, c, side * stride, side * stride], y: [16, co, side, side], w: [co, c, k, k] };
+        let pick = |s: GradShape, o: &ConvOptions<2>| (kernel_for(&s, o, Gradient::Input), kernel_for(&s, o, Gradient::Weight));
+        assert_eq!(pick(shape(512, 4, 1024, 5, 2), &strided), (Some(GradKernel::InputGemm), Some(GradKernel::WeightGemm)), "encoder conv 4: 4x4 outputs");
+        assert_eq!(pick(shape(256, 8, 512, 5, 2), &strided), (None, Some(GradKernel::WeightGemm)), "8x8 outputs: Burn's transposed convolution");
+        assert_eq!(pick(shape(128, 32, 256, 3, 1), &same(3)), (None, Some(GradKernel::WeightGemm)), "an upscale");
+        assert_eq!(pick(shape(64, 64, 3, 5, 1), &same(5)), (Some(GradKernel::InputFlipped), Some(GradKernel::WeightFewFilters)), "the RGB output");
+        assert_eq!(pick(shape(3, 32, 8, 5, 2), &strided), (None, None), "8 filters, stride 2: Burn's");
     }
 }

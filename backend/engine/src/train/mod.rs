@@ -7,6 +7,7 @@ pub mod blocks;
 pub mod conv;
 pub mod conv_grad;
 pub mod data;
+pub mod dense;
 pub mod loader;
 pub mod loss;
 pub mod model;
@@ -16,6 +17,7 @@ pub mod profile;
 pub mod run;
 pub mod session;
 pub mod step;
+pub mod stride1_grad;
 #[cfg(test)]
 pub(crate) mod testdata;
 pub mod warp;

@@ -67,7 +67,7 @@ impl Encoder {
     pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
         let x = self.downs.iter().fold(x, |x, d| d.forward(x));
         let [b, _, _, _] = x.dims();
-        let x = self.expand.forward(self.dense.forward(x.flatten::<2>(1, 3)));
+        let x = super::dense::forward(&self.expand, super::dense::forward(&self.dense, x.flatten::<2>(1, 3)));
         self.upscale.forward(x.reshape([b, self.channels, self.side, self.side]))
     }
 }

@@ -36,10 +36,10 @@ pub fn layer_timings(config: &SwapModelConfig, batch: usize, repeats: usize, dev
     }
     let flat = c * side * side;
     let dense = LinearConfig::new(flat, enc.dense).init(&ad);
-    out.push(time(format!("encoder dense ({flat}->{})", enc.dense), [batch, flat], dense.num_params(), repeats, &ad, |x| dense.forward(x)));
+    out.push(time(format!("encoder dense ({flat}->{})", enc.dense), [batch, flat], dense.num_params(), repeats, &ad, |x| super::dense::forward(&dense, x)));
     let wide = enc.channels * enc.side * enc.side;
     let expand = LinearConfig::new(enc.dense, wide).init(&ad);
-    out.push(time(format!("encoder dense ({}->{wide})", enc.dense), [batch, enc.dense], expand.num_params(), repeats, &ad, |x| expand.forward(x)));
+    out.push(time(format!("encoder dense ({}->{wide})", enc.dense), [batch, enc.dense], expand.num_params(), repeats, &ad, |x| super::dense::forward(&expand, x)));
     let up = UpscaleConfig::new([enc.channels, enc.upscale]).init(&ad);
     out.push(time(format!("encoder upscale ({}->{})", enc.channels, enc.upscale), [batch, enc.channels, enc.side, enc.side], up.num_params(), repeats, &ad, |x| up.forward(x)));
     let dec = &config.decoder;
