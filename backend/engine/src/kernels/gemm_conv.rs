@@ -133,26 +133,40 @@ fn im2col(x: &[f32], s: &ConvShape, q0: usize, q1: usize, col: &mut Vec<f32>, pa
     let k = s.c * s.kh * s.kw;
     col.clear();
     col.resize(k * nc, 0.0);
+    let (sw, left) = (s.stride[1], s.pad[1].0);
     let fill = |(r, row): (usize, &mut [f32])| {
         let (c, a, b) = (r / (s.kh * s.kw), r / s.kw % s.kh, r % s.kw);
-        let mut q = q0;
+        // The columns of a whole output row that read inside the input row: the same for
+        // every row, so only a tile's partial first and last rows work theirs out.
+        let whole_row = super::strided_tap_run(b, left, sw, s.w, ow);
+        let (mut q, mut image) = (q0, q0 / p);
+        let (mut oy, mut ox0) = (q0 % p / ow, q0 % ow);
         while q < q1 {
-            let (image, pos) = (q / p, q % p);
-            let (oy, ox0) = (pos / ow, pos % ow);
             // One output row (or what is left of it in the tile).
             let run = (ow - ox0).min(q1 - q);
             let out = &mut row[q - q0..q - q0 + run];
-            let y = (oy * s.stride[0] + a) as isize - s.pad[0].0 as isize;
-            if y >= 0 && (y as usize) < s.h {
-                let line = &x[((image * s.c + c) * s.h + y as usize) * s.w..][..s.w];
-                for (j, v) in out.iter_mut().enumerate() {
-                    let xx = ((ox0 + j) * s.stride[1] + b) as isize - s.pad[1].0 as isize;
-                    if xx >= 0 && (xx as usize) < s.w {
-                        *v = line[xx as usize];
+            let y = (oy * s.stride[0] + a).wrapping_sub(s.pad[0].0);
+            if y < s.h {
+                let line = &x[((image * s.c + c) * s.h + y) * s.w..][..s.w];
+                // Input columns (ox0 + j) * stride + b - left: one run inside the row.
+                let (start, end, first) = if run == ow { whole_row } else { super::strided_tap_run(ox0 * sw + b, left, sw, s.w, run) };
+                if sw == 1 {
+                    out[start..end].copy_from_slice(&line[first..first + end - start]);
+                } else {
+                    for (v, x) in out[start..end].iter_mut().zip(line[first..].iter().step_by(sw)) {
+                        *v = *x;
                     }
                 }
             }
             q += run;
+            ox0 += run;
+            if ox0 == ow {
+                ox0 = 0;
+                oy += 1;
+                if oy == oh {
+                    (oy, image) = (0, image + 1);
+                }
+            }
         }
     };
     if parallel {

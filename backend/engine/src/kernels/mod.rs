@@ -110,9 +110,24 @@ impl ConvShape {
 /// and the input column of `start`.
 #[inline(always)]
 fn tap_run(b: usize, left: usize, w: usize, ow: usize) -> (usize, usize, usize) {
-    let start = left.saturating_sub(b).min(ow);
-    let end = (w + left).saturating_sub(b).clamp(start, ow);
-    (start, end, (start + b - left).min(w))
+    strided_tap_run(b, left, 1, w, ow)
+}
+
+/// [`tap_run`] for stride `stride`: the columns `start..end` of `0..ow` whose input column
+/// `ox * stride + b - left` lies inside the row, and the input column of `start`.
+#[inline(always)]
+fn strided_tap_run(b: usize, left: usize, stride: usize, w: usize, ow: usize) -> (usize, usize, usize) {
+    let start = left.saturating_sub(b).div_ceil(stride).min(ow);
+    let end = (w + left).saturating_sub(b).div_ceil(stride).clamp(start, ow);
+    (start, end, (start * stride + b).saturating_sub(left).min(w))
+}
+
+/// Whether this CPU runs the kernels written for AVX-512F.
+pub fn has_avx512() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    return std::arch::is_x86_feature_detected!("avx512f");
+    #[cfg(not(target_arch = "x86_64"))]
+    false
 }
 
 /// A raw pointer the kernels' parallel tasks write through, each to its own part.

@@ -41,6 +41,7 @@ fn dense_convolutions_match_burn() {
         (8, 16, 5, 2, 1, 17, 3, PaddingConfig2d::Same),      // encoder conv, odd side
         (3, 32, 7, 4, 1, 150, 2, PaddingConfig2d::Valid),    // recognition stem
         (64, 64, 3, 1, 1, 9, 4, PaddingConfig2d::Explicit(1, 1, 1, 1)),
+        (64, 8, 3, 1, 1, 45, 1, PaddingConfig2d::Same),      // an upscale conv whose tiles end mid-row
         (2, 3, 3, 1, 1, 5, 1, PaddingConfig2d::Explicit(2, 0, 1, 3)), // uneven padding
         (64, 3, 5, 1, 1, 16, 2, PaddingConfig2d::Same),      // a swap model's RGB output: few filters
         (6, 1, 3, 1, 1, 7, 3, PaddingConfig2d::Explicit(0, 2, 1, 0)), // a 1-channel mask, uneven
