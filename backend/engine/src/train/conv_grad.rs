@@ -204,36 +204,56 @@ fn col2im(col: &[f32], s: &GradShape, n0: usize, nb: usize, o: &ConvOptions<2>, 
     });
 }
 
+/// Random operands of a convolution and Burn's own gradients of them, for the kernels' tests.
+#[cfg(test)]
+pub(super) struct BurnGradients {
+    /// Input, filters and output gradient, f32 row-major.
+    pub x: Vec<f32>,
+    pub w: Vec<f32>,
+    pub g: Vec<f32>,
+    /// Burn's `conv2d_x_backward` and `conv2d_weight_backward` of them.
+    pub dx: Vec<f32>,
+    pub dw: Vec<f32>,
+}
+
+#[cfg(test)]
+impl BurnGradients {
+    pub fn random(shape: &GradShape, o: &ConvOptions<2>) -> BurnGradients {
+        use burn::backend::ops::ModuleOps;
+        use burn::backend::Dispatch;
+        use burn::tensor::{Device, Distribution, Tensor};
+        let values = |t: Tensor<4>| t.into_data().try_to_vec::<f32>().unwrap();
+        let random = |dims: [usize; 4]| Tensor::<4>::random(dims, Distribution::Normal(0.0, 1.0), &Device::flex());
+        let (x, w, g) = (random(shape.x), random(shape.w), random(shape.y));
+        let (xs, ws, gs) = (values(x.clone()), values(w.clone()), values(g.clone()));
+        let dx = values(Tensor::from_dispatch(<Dispatch as ModuleOps<Dispatch>>::conv2d_x_backward(x.clone().into_dispatch(), w.clone().into_dispatch(), g.clone().into_dispatch(), o.clone())));
+        let dw = values(Tensor::from_dispatch(<Dispatch as ModuleOps<Dispatch>>::conv2d_weight_backward(x.into_dispatch(), w.into_dispatch(), g.into_dispatch(), o.clone())));
+        BurnGradients { x: xs, w: ws, g: gs, dx, dw }
+    }
+
+    /// The largest difference between `ours` and Burn's `burns`, which must be as long.
+    pub fn worst(ours: &[f32], burns: &[f32]) -> f32 {
+        assert_eq!(ours.len(), burns.len());
+        ours.iter().zip(burns).map(|(a, b)| (a - b).abs()).fold(0.0f32, f32::max)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use burn::backend::ops::ModuleOps;
-    use burn::backend::Dispatch;
-    use burn::tensor::{Device, Distribution, Tensor};
-
-    fn values(t: Tensor<4>) -> Vec<f32> {
-        t.into_data().try_to_vec::<f32>().unwrap()
-    }
 
     /// Both GEMM gradients equal Burn's own on strided, padded, dilated and odd shapes,
     /// whichever [`kernel_for`] would pick.
     #[test]
     fn gemm_gradients_match_burns() {
-        let device = Device::flex();
         // (batch, in, side, out, kernel, stride, padding, dilation)
         for (n, c, side, co, k, s, pad, d) in [(2, 3, 9, 4, 5, 2, 2, 1), (3, 8, 8, 16, 3, 1, 1, 1), (1, 5, 7, 3, 3, 1, 0, 2), (2, 16, 4, 32, 3, 1, 1, 1), (1, 2, 6, 2, 1, 1, 0, 1)] {
             let o = ConvOptions::new([s, s], [pad, pad], [d, d], 1);
             let os = (side + 2 * pad - d * (k - 1) - 1) / s + 1;
-            let x = Tensor::<4>::random([n, c, side, side], Distribution::Normal(0.0, 1.0), &device);
-            let w = Tensor::<4>::random([co, c, k, k], Distribution::Normal(0.0, 1.0), &device);
-            let g = Tensor::<4>::random([n, co, os, os], Distribution::Normal(0.0, 1.0), &device);
             let shape = GradShape { x: [n, c, side, side], y: [n, co, os, os], w: [co, c, k, k] };
-            let (xs, ws, gs) = (values(x.clone()), values(w.clone()), values(g.clone()));
-            let burn_dx = values(Tensor::from_dispatch(<Dispatch as ModuleOps<Dispatch>>::conv2d_x_backward(x.clone().into_dispatch(), w.clone().into_dispatch(), g.clone().into_dispatch(), o.clone())));
-            let burn_dw = values(Tensor::from_dispatch(<Dispatch as ModuleOps<Dispatch>>::conv2d_weight_backward(x.into_dispatch(), w.into_dispatch(), g.into_dispatch(), o.clone())));
-            for (what, ours, burns) in [("input", input_grad(&ws, &gs, &shape, &o), burn_dx), ("weight", weight_grad(&xs, &gs, &shape, &o), burn_dw)] {
-                assert_eq!(ours.len(), burns.len(), "{what}");
-                let worst = ours.iter().zip(&burns).map(|(a, b)| (a - b).abs()).fold(0.0f32, f32::max);
+            let burn = BurnGradients::random(&shape, &o);
+            for (what, ours, burns) in [("input", input_grad(&burn.w, &burn.g, &shape, &o), &burn.dx), ("weight", weight_grad(&burn.x, &burn.g, &shape, &o), &burn.dw)] {
+                let worst = BurnGradients::worst(&ours, burns);
                 assert!(worst < 1e-3, "{what} gradient, {c}->{co} {k}x{k}/{s} pad {pad} dilation {d}: off by {worst}");
             }
         }

@@ -131,41 +131,28 @@ unsafe fn channel_avx512(x: &[f32], g: &[f32], s: &GradShape, o: &ConvOptions<2>
 #[cfg(test)]
 mod tests {
     use super::*;
-    use burn::backend::ops::ModuleOps;
-    use burn::backend::Dispatch;
-    use burn::tensor::{Device, Distribution, Tensor};
-
-    fn values(t: Tensor<4>) -> Vec<f32> {
-        t.into_data().try_to_vec::<f32>().unwrap()
-    }
+    use crate::train::conv_grad::BurnGradients;
 
     /// Both gradients equal Burn's own, with "same" (also uneven) and no padding, odd sides,
     /// rows shorter and longer than the SIMD lanes.
     #[test]
     fn stride1_gradients_match_burns() {
-        let device = Device::flex();
         // (batch, in, height, width, filters, kernel, padding before, after)
         for (n, c, h, w, co, k, pb, pa) in [(2, 5, 9, 37, 3, 5, 2, 2), (1, 4, 6, 6, 1, 3, 1, 1), (3, 2, 7, 20, 4, 4, 1, 2), (2, 3, 5, 8, 2, 3, 0, 0), (2, 6, 8, 8, 16, 3, 1, 1)] {
             let o = ConvOptions::new_with_padding([1, 1], [(pb, pa), (pb, pa)], [1, 1], 1);
             let (oh, ow) = (h + pb + pa + 1 - k, w + pb + pa + 1 - k);
-            let x = Tensor::<4>::random([n, c, h, w], Distribution::Normal(0.0, 1.0), &device);
-            let wt = Tensor::<4>::random([co, c, k, k], Distribution::Normal(0.0, 1.0), &device);
-            let g = Tensor::<4>::random([n, co, oh, ow], Distribution::Normal(0.0, 1.0), &device);
             let shape = GradShape { x: [n, c, h, w], y: [n, co, oh, ow], w: [co, c, k, k] };
             assert!(is_stride1(&shape, &o));
-            let (xs, ws, gs) = (values(x.clone()), values(wt.clone()), values(g.clone()));
-            let burn_dx = values(Tensor::from_dispatch(<Dispatch as ModuleOps<Dispatch>>::conv2d_x_backward(x.clone().into_dispatch(), wt.clone().into_dispatch(), g.clone().into_dispatch(), o.clone())));
-            let burn_dw = values(Tensor::from_dispatch(<Dispatch as ModuleOps<Dispatch>>::conv2d_weight_backward(x.into_dispatch(), wt.into_dispatch(), g.into_dispatch(), o.clone())));
-            let mut checks = vec![("input", input_grad(&ws, &gs, &shape, &o), burn_dx)];
+            let burn = BurnGradients::random(&shape, &o);
+            let mut checks = vec![("input", input_grad(&burn.w, &burn.g, &shape, &o), &burn.dx)];
             if co <= FEW_FILTERS {
-                match weight_grad_few(&xs, &gs, &shape, &o) {
-                    Some(dw) => checks.push(("weight", dw, burn_dw)),
+                match weight_grad_few(&burn.x, &burn.g, &shape, &o) {
+                    Some(dw) => checks.push(("weight", dw, &burn.dw)),
                     None => assert!(!crate::kernels::has_avx512(), "AVX-512 CPUs take the kernel"),
                 }
             }
             for (what, ours, burns) in checks {
-                assert_eq!(ours.len(), burns.len(), "{what}");
-                let worst = ours.iter().zip(&burns).map(|(a, b)| (a - b).abs()).fold(0.0f32, f32::max);
+                let worst = BurnGradients::worst(&ours, burns);
                 assert!(worst < 1e-3, "{what} gradient, {c}->{co} {k}x{k} on {h}x{w}, padding ({pb}, {pa}): off by {worst}");
             }
         }
