@@ -76,6 +76,8 @@ test('two editors clean one face set live, and a viewer cannot delete', async ()
   await two.page.getByTestId('trash-toggle').filter({ hasText: 'Trash (3)' }).click();
   const trashed = two.page.locator('.gallery-face');
   await trashed.nth(2).waitFor();
+  // The label says "in the trash" a moment before its count follows: wait for both.
+  await two.page.getByTestId('face-count').filter({ hasText: /^3 faces in the trash$/ }).waitFor({ timeout: 2000 });
   assert.equal(await countOf(two.page), '3 faces in the trash');
   const back = await trashed.nth(1).getAttribute('data-face');
   await trashed.nth(1).click();
