@@ -8,6 +8,7 @@
 //! `P` apart) and through a small buffer when it spans images. A 1x1 convolution without
 //! stride or padding reads the input as `col` directly.
 
+use super::phased::Phased;
 use super::{Activation, ConvShape, SyncPtr};
 use rayon::prelude::*;
 
@@ -30,6 +31,9 @@ pub fn conv2d(x: &[f32], w: &[f32], bias: Option<&[f32]>, s: &ConvShape, act: Ac
     let direct = s.kh == 1 && s.kw == 1 && s.stride == [1, 1] && s.pad == [(0, 0); 2];
     let tile = tile_width(k, p, total);
     let tiles = tiles(tile, p, total);
+    // im2col copies runs of the padded, phase-split input (x itself when there is no padding
+    // and no stride).
+    let phased = Phased::new(x, s);
     let dst = SyncPtr(out.as_mut_ptr());
     let run = |(q0, q1): (usize, usize), col: &mut Vec<f32>, tmp: &mut Vec<f32>, par: gemm::Parallelism| {
         let nc = q1 - q0;
@@ -38,7 +42,11 @@ pub fn conv2d(x: &[f32], w: &[f32], bias: Option<&[f32]>, s: &ConvShape, act: Ac
         let (rhs, rhs_rs) = if direct && one_image {
             (x[image * s.c * p + p0..].as_ptr(), p)
         } else {
-            im2col(x, s, q0, q1, col, !matches!(par, gemm::Parallelism::None));
+            // Grown, never cleared: im2col writes every float of it.
+            if col.len() < k * nc {
+                col.resize(k * nc, 0.0);
+            }
+            im2col(&phased, s, q0, q1, &mut col[..k * nc], !matches!(par, gemm::Parallelism::None));
             (col.as_ptr(), nc)
         };
         let (target, dst_rs) = if one_image {
@@ -126,38 +134,20 @@ pub(super) fn finish(row: &mut [f32], bias: f32, act: Activation) {
 }
 
 /// `col[(c, a, b), q - q0] = x[image, c, oy * sh + a - pt, ox * sw + b - pl]` (0 in the
-/// padding) for output positions `q0..q1`.
-fn im2col(x: &[f32], s: &ConvShape, q0: usize, q1: usize, col: &mut Vec<f32>, parallel: bool) {
+/// padding) for output positions `q0..q1`: every row of `col` is a copy of runs of the
+/// phase-split input, one per output row the tile touches. `col` holds `K` rows of
+/// `q1 - q0` floats, each written whole.
+fn im2col(x: &Phased, s: &ConvShape, q0: usize, q1: usize, col: &mut [f32], parallel: bool) {
     let [_, _, oh, ow] = s.output();
     let (p, nc) = (oh * ow, q1 - q0);
-    let k = s.c * s.kh * s.kw;
-    col.clear();
-    col.resize(k * nc, 0.0);
-    let (sw, left) = (s.stride[1], s.pad[1].0);
     let fill = |(r, row): (usize, &mut [f32])| {
         let (c, a, b) = (r / (s.kh * s.kw), r / s.kw % s.kh, r % s.kw);
-        // The columns of a whole output row that read inside the input row: the same for
-        // every row, so only a tile's partial first and last rows work theirs out.
-        let whole_row = super::strided_tap_run(b, left, sw, s.w, ow);
         let (mut q, mut image) = (q0, q0 / p);
         let (mut oy, mut ox0) = (q0 % p / ow, q0 % ow);
         while q < q1 {
             // One output row (or what is left of it in the tile).
             let run = (ow - ox0).min(q1 - q);
-            let out = &mut row[q - q0..q - q0 + run];
-            let y = (oy * s.stride[0] + a).wrapping_sub(s.pad[0].0);
-            if y < s.h {
-                let line = &x[((image * s.c + c) * s.h + y) * s.w..][..s.w];
-                // Input columns (ox0 + j) * stride + b - left: one run inside the row.
-                let (start, end, first) = if run == ow { whole_row } else { super::strided_tap_run(ox0 * sw + b, left, sw, s.w, run) };
-                if sw == 1 {
-                    out[start..end].copy_from_slice(&line[first..first + end - start]);
-                } else {
-                    for (v, x) in out[start..end].iter_mut().zip(line[first..].iter().step_by(sw)) {
-                        *v = *x;
-                    }
-                }
-            }
+            row[q - q0..q - q0 + run].copy_from_slice(x.run(image, c, (a, b), (oy, ox0), run));
             q += run;
             ox0 += run;
             if ox0 == ow {

@@ -16,6 +16,7 @@
 pub mod depthwise;
 pub mod few_filters;
 pub mod gemm_conv;
+mod phased;
 #[cfg(test)]
 mod tests;
 

@@ -47,6 +47,9 @@ fn dense_convolutions_match_burn() {
         (6, 1, 3, 1, 1, 7, 3, PaddingConfig2d::Explicit(0, 2, 1, 0)), // a 1-channel mask, uneven
         (5, 4, 3, 1, 1, 2, 1, PaddingConfig2d::Explicit(3, 3, 3, 3)), // padding wider than the input
         (5, 4, 3, 2, 1, 9, 2, PaddingConfig2d::Same),        // few filters, strided: a matrix product
+        (16, 3, 5, 1, 1, 70, 1, PaddingConfig2d::Same),      // few filters, rows of a chunk and a tail
+        (7, 2, 3, 1, 1, 33, 2, PaddingConfig2d::Explicit(1, 2, 0, 1)), // two filters, uneven
+        (9, 4, 5, 2, 1, 19, 2, PaddingConfig2d::Explicit(2, 1, 2, 3)), // strided phases, uneven padding
     ];
     for act in [Activation::Identity, Activation::Relu, Activation::Relu6, Activation::LeakyRelu(0.1)] {
         check(&cases, act, true);
