@@ -17,6 +17,7 @@ pub mod depthwise;
 pub mod few_filters;
 pub mod gemm_conv;
 mod phased;
+pub mod winograd;
 #[cfg(test)]
 mod tests;
 
@@ -179,6 +180,8 @@ impl InferConv for Flex {
             depthwise::conv2d(xs, ws, bs, &shape, act)
         } else if few_filters::applies(&shape) {
             few_filters::conv2d(xs, ws, bs, &shape, act)
+        } else if winograd::applies(&shape) {
+            winograd::conv2d(xs, ws, bs, &shape, act)
         } else {
             gemm_conv::conv2d(xs, ws, bs, &shape, act)
         };

@@ -52,8 +52,12 @@ impl<'a> Phased<'a> {
                             let y = (i * sy + py).wrapping_sub(s.pad[0].0);
                             if y < s.h {
                                 let line = &src[y * s.w..][..s.w];
-                                for (d, v) in row[start..end].iter_mut().zip(line[first..].iter().step_by(sx)) {
-                                    *d = *v;
+                                if sx == 1 {
+                                    row[start..end].copy_from_slice(&line[first..first + end - start]);
+                                } else {
+                                    for (d, v) in row[start..end].iter_mut().zip(line[first..].iter().step_by(sx)) {
+                                        *d = *v;
+                                    }
                                 }
                             }
                         }

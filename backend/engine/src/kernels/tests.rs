@@ -50,6 +50,10 @@ fn dense_convolutions_match_burn() {
         (16, 3, 5, 1, 1, 70, 1, PaddingConfig2d::Same),      // few filters, rows of a chunk and a tail
         (7, 2, 3, 1, 1, 33, 2, PaddingConfig2d::Explicit(1, 2, 0, 1)), // two filters, uneven
         (9, 4, 5, 2, 1, 19, 2, PaddingConfig2d::Explicit(2, 1, 2, 3)), // strided phases, uneven padding
+        (32, 128, 3, 1, 1, 16, 3, PaddingConfig2d::Same),    // an upscale conv: Winograd
+        (48, 40, 3, 1, 1, 7, 2, PaddingConfig2d::Explicit(0, 2, 1, 0)), // Winograd, odd and uneven
+        (32, 32, 3, 1, 1, 34, 8, PaddingConfig2d::Same),     // Winograd blocks side by side, across images
+        (40, 32, 3, 1, 1, 12, 1, PaddingConfig2d::Valid),    // Winograd without padding
     ];
     for act in [Activation::Identity, Activation::Relu, Activation::Relu6, Activation::LeakyRelu(0.1)] {
         check(&cases, act, true);
