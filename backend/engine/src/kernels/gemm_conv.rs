@@ -88,14 +88,7 @@ pub fn conv2d(x: &[f32], w: &[f32], bias: Option<&[f32]>, s: &ConvShape, act: Ac
             }
         }
     };
-    if tiles.len() >= PARALLEL_TILES {
-        tiles.into_par_iter().for_each_init(|| (Vec::new(), Vec::new()), |(col, tmp), t| run(t, col, tmp, gemm::Parallelism::None));
-    } else {
-        let (mut col, mut tmp) = (Vec::new(), Vec::new());
-        for t in tiles {
-            run(t, &mut col, &mut tmp, gemm::Parallelism::Rayon(0));
-        }
-    }
+    super::for_each_block(tiles, PARALLEL_TILES, run);
     out
 }
 

@@ -124,6 +124,24 @@ fn strided_tap_run(b: usize, left: usize, stride: usize, w: usize, ow: usize) ->
     (start, end, (start * stride + b).saturating_sub(left).min(w))
 }
 
+/// Runs `run` on every block of a blocked matrix-product kernel, with two scratch buffers per
+/// thread: side by side (one single-threaded product each) when there are at least
+/// `side_by_side` blocks, else one after another, each product using every thread.
+fn for_each_block<F>(blocks: Vec<(usize, usize)>, side_by_side: usize, run: F)
+where
+    F: Fn((usize, usize), &mut Vec<f32>, &mut Vec<f32>, gemm::Parallelism) + Sync,
+{
+    if blocks.len() >= side_by_side {
+        use rayon::prelude::*;
+        blocks.into_par_iter().for_each_init(|| (Vec::new(), Vec::new()), |(a, b), block| run(block, a, b, gemm::Parallelism::None));
+    } else {
+        let (mut a, mut b) = (Vec::new(), Vec::new());
+        for block in blocks {
+            run(block, &mut a, &mut b, gemm::Parallelism::Rayon(0));
+        }
+    }
+}
+
 /// Whether this CPU runs the kernels written for AVX-512F.
 pub fn has_avx512() -> bool {
     #[cfg(target_arch = "x86_64")]

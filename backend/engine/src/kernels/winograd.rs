@@ -72,14 +72,7 @@ pub fn conv2d(x: &[f32], w: &[f32], bias: Option<&[f32]>, s: &ConvShape, act: Ac
         }
         outputs(&m[..16 * co * nt], bias, act, co, &grid, t0, t1, dst, parallel);
     };
-    if blocks.len() >= PARALLEL_BLOCKS {
-        blocks.into_par_iter().for_each_init(|| (Vec::new(), Vec::new()), |(v, m), b| run(b, v, m, gemm::Parallelism::None));
-    } else {
-        let (mut v, mut m) = (Vec::new(), Vec::new());
-        for b in blocks {
-            run(b, &mut v, &mut m, gemm::Parallelism::Rayon(0));
-        }
-    }
+    super::for_each_block(blocks, PARALLEL_BLOCKS, run);
     out
 }
 
