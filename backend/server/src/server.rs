@@ -87,7 +87,7 @@ pub async fn build_with(config: ServeConfig, engine: EngineConfig) -> anyhow::Re
         .with_secure(false)
         .with_expiry(Expiry::OnInactivity(time::Duration::days(SESSION_IDLE_DAYS)));
 
-    let routes = generate_route_list(App);
+    let routes = route_list();
     let ctx = state.ctx.clone();
     let leptos = state.leptos.clone();
     let router = Router::new()
@@ -109,6 +109,17 @@ pub async fn build_with(config: ServeConfig, engine: EngineConfig) -> anyhow::Re
         .layer(compression())
         .with_state(state.clone());
     Ok((router, state))
+}
+
+/// The app's routes, generated once per process. Generating them renders the app with
+/// leptos_server's process-wide "suppress resource loads" flag set, and every Resource
+/// created meanwhile, by any page rendering anywhere in the process, then waits forever.
+/// So a second server built while the first renders pages (the integration tests build
+/// one per test, side by side) must not generate them again. The list is a pure function
+/// of the app, so caching it changes nothing else.
+fn route_list() -> Vec<leptos_axum::AxumRouteListing> {
+    static ROUTES: std::sync::OnceLock<Vec<leptos_axum::AxumRouteListing>> = std::sync::OnceLock::new();
+    ROUTES.get_or_init(|| generate_route_list(App)).clone()
 }
 
 /// Compresses pages, scripts and the wasm bundle; never event streams (they must flush),

@@ -163,3 +163,28 @@ async fn the_bundle_is_served_compressed_and_pages_carry_guard_headers() {
     assert_eq!(page.headers.get(header::X_CONTENT_TYPE_OPTIONS).unwrap(), "nosniff");
     assert_eq!(page.headers.get(header::X_FRAME_OPTIONS).unwrap(), "DENY");
 }
+
+/// Servers built while others render pages must not stall those pages. Building one used to
+/// set leptos' process-wide flag that keeps resources from loading, and a page of another
+/// server rendered meanwhile never finished (its request hung until the test run timed out).
+#[test]
+fn pages_finish_while_other_servers_start() {
+    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(4).enable_all().build().unwrap();
+    runtime.block_on(async {
+        let clients: Vec<_> = (0..4)
+            .map(|_| {
+                tokio::spawn(async {
+                    let s = server(1 << 20).await;
+                    for _ in 0..100 {
+                        let page = s.get(None, "/login").await;
+                        assert_eq!(page.status, StatusCode::OK);
+                        assert!(page.text().contains("Log in"));
+                    }
+                })
+            })
+            .collect();
+        for c in clients {
+            c.await.unwrap();
+        }
+    });
+}

@@ -88,8 +88,15 @@ async fn reply(res: Response<Body>) -> Reply {
 }
 
 impl TestServer {
+    /// Sends one request and reads the whole reply. A reply that does not end within
+    /// two minutes fails the test with the request's path, rather than hanging the run.
     pub async fn send(&self, req: Request<Body>) -> Reply {
-        reply(self.router.clone().oneshot(req).await.unwrap()).await
+        let what = format!("{} {}", req.method(), req.uri());
+        let answer = async { reply(self.router.clone().oneshot(req).await.unwrap()).await };
+        match tokio::time::timeout(std::time::Duration::from_secs(120), answer).await {
+            Ok(r) => r,
+            Err(_) => panic!("{what}: no complete reply within 120 s"),
+        }
     }
 
     /// Calls a server function the way the browser does (form-encoded POST, same origin).
