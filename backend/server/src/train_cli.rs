@@ -100,7 +100,8 @@ pub struct TrainArgs {
     pub loader_threads: u64,
     #[arg(long, value_enum, default_value_t = DeviceArg::Cpu)]
     pub device: DeviceArg,
-    /// No progress bar; a plain line every --log-every iterations and at each save.
+    /// No progress bar; a plain line every --log-every iterations and at each save (the
+    /// default when the output is not a terminal).
     #[arg(long)]
     pub quiet: bool,
     /// With --quiet: print a status line every N iterations (0: only at saves).
@@ -197,7 +198,9 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
     let device = crate::cli::to_device(args.device).to_burn()?;
     let options = options(&args)?;
     let stop = crate::cli::stop_on_ctrl_c("saving, then stopping (Ctrl-C again to quit at once and keep the last save)")?;
-    let bar = (!args.quiet).then(|| {
+    // Without a terminal (a log file, nohup, a pipe) indicatif draws nothing, not even its
+    // println lines, so the run would print nothing until it ends: plain lines instead.
+    let bar = (!args.quiet && std::io::IsTerminal::is_terminal(&std::io::stderr())).then(|| {
         let bar = match args.iterations {
             Some(n) => indicatif::ProgressBar::new(n),
             None => indicatif::ProgressBar::new_spinner(),
