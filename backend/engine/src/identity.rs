@@ -13,8 +13,8 @@ pub const DEFAULT_THRESHOLD: f32 = 0.6;
 
 #[derive(Debug, thiserror::Error)]
 pub enum FilterError {
-    #[error("reference image {0}: {1}")]
-    Unreadable(PathBuf, image::ImageError),
+    #[error("reference image {1}")]
+    Unreadable(PathBuf, crate::image_io::ImageIoError),
     #[error("reference image {0}: no face found in it; use a photo where the face is clearly visible")]
     NoFace(PathBuf),
     #[error("reference image {0}: {1}")]
@@ -93,10 +93,10 @@ fn reference_descriptor(analyzer: &FaceAnalyzer, path: &Path) -> Result<FaceDesc
     largest(faces).map(|f| f.descriptor).ok_or_else(|| FilterError::NoFace(path.into()))
 }
 
-/// A photo in any format the `image` crate reads, recognised by its content: stored uploads
-/// have server-chosen names without extensions.
-fn read_photo(path: &Path) -> Result<image::DynamicImage, image::ImageError> {
-    image::ImageReader::open(path)?.with_guessed_format()?.decode()
+/// A photo in any format the `image` crate reads, recognised by its content (stored uploads
+/// have server-chosen names without extensions), within the limits of [`crate::image_io`].
+fn read_photo(path: &Path) -> Result<image::DynamicImage, crate::image_io::ImageIoError> {
+    crate::image_io::decode_file(path)
 }
 
 #[cfg(test)]

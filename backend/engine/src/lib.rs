@@ -11,6 +11,7 @@ pub mod extract;
 pub mod faces;
 pub mod geometry;
 pub mod identity;
+pub mod image_io;
 pub mod kernels;
 pub mod mask;
 pub mod media;

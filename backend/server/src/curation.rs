@@ -167,8 +167,8 @@ impl FaceCuration for EngineCuration {
         let landmarks = edit.landmarks.map(|points| Landmarks68(std::array::from_fn(|i| Point::new(points[i][0], points[i][1]))));
         let painted = match edit.painted_png {
             Some(bytes) => Some(
-                image::load_from_memory_with_format(&bytes, image::ImageFormat::Png)
-                    .map_err(|e| CurationError::Invalid(format!("the painted mask is not a readable PNG: {e}")))?
+                doppel_engine::image_io::decode_bytes(&bytes, Some(image::ImageFormat::Png), "the painted mask")
+                    .map_err(|e| CurationError::Invalid(e.to_string()))?
                     .to_luma8(),
             ),
             None => None,

@@ -63,7 +63,7 @@ pub fn run(config: DetectConfig) -> anyhow::Result<()> {
     let mut failed = 0;
     for path in &config.images {
         bar.set_message(path.display().to_string());
-        let outcome = image::open(path)
+        let outcome = doppel_engine::image_io::decode_file(path)
             .map_err(|e| format!("cannot read the image: {e}"))
             .and_then(|img| analyzer.analyze(&img.to_rgb8(), &config.options).map_err(|e| e.to_string()));
         let image = path.display().to_string();

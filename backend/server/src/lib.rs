@@ -8,6 +8,7 @@ pub mod events;
 pub mod jobs;
 pub mod jpeg;
 pub mod previews;
+pub mod recovery;
 pub mod routes;
 pub mod security;
 pub mod server;

@@ -27,6 +27,8 @@ pub struct AppState {
     pub runner: Arc<JobRunner>,
     pub config: Arc<ServeConfig>,
     pub previews: Arc<crate::previews::PreviewCache>,
+    /// `DOPPEL_CRASH_AT`, read once at start: a test hook, inert unless set.
+    pub crash: crate::recovery::CrashPoint,
 }
 
 impl FromRef<AppState> for LeptosOptions {
@@ -47,6 +49,7 @@ pub async fn build(config: ServeConfig) -> anyhow::Result<(Router, AppState)> {
 /// [`build`] with the engine's settings (network weights, device) given.
 pub async fn build_with(config: ServeConfig, engine: EngineConfig) -> anyhow::Result<(Router, AppState)> {
     let store = Store::open(&config.data_dir).await?;
+    crate::recovery::sweep(&store).await?;
     let sessions = SqliteStore::new(store.pool().clone());
     sessions.migrate().await?;
     tokio::spawn(
@@ -61,8 +64,9 @@ pub async fn build_with(config: ServeConfig, engine: EngineConfig) -> anyhow::Re
             engine.models.root().display()
         );
     }
-    let curation = Arc::new(crate::curation::EngineCuration::new(hub.clone(), engine.clone()));
-    let runner = JobRunner::new(store.clone(), hub.clone(), engine);
+    let set_locks = crate::curation::SetLocks::default();
+    let curation = Arc::new(crate::curation::EngineCuration::new(hub.clone(), engine.clone(), set_locks.clone()));
+    let runner = JobRunner::new(store.clone(), hub.clone(), engine, set_locks);
     runner.start().await?;
     let setup_token: Arc<str> = doppel_store::new_server_name().into();
     let leptos = LeptosOptions::builder()
@@ -78,7 +82,7 @@ pub async fn build_with(config: ServeConfig, engine: EngineConfig) -> anyhow::Re
         curation,
         setup_token,
     };
-    let state = AppState { leptos, ctx, hub, runner, config: Arc::new(config), previews: Arc::default() };
+    let state = AppState { leptos, ctx, hub, runner, config: Arc::new(config), previews: Arc::default(), crash: crate::recovery::CrashPoint::from_env() };
 
     let session_layer = SessionManagerLayer::new(sessions)
         .with_name("doppel_session")

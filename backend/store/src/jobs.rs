@@ -342,6 +342,101 @@ impl Store {
     }
 }
 
+/// The repair [`Store::requeue_probe`] made.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ProbeRepair {
+    /// A probe job was already queued: nothing to do.
+    Queued,
+    /// The job that was running or interrupted when the server stopped is queued again.
+    Requeued(Job),
+    /// No probe job was waiting (none, or one that ended without settling the record): a new one.
+    Created(Job),
+}
+
+impl Store {
+    /// Records a stored upload (state `probing`) and queues its check, a job of `kind` with
+    /// `params(media id)`, in one transaction: either both exist or neither, so a crash never
+    /// leaves a record without the job that settles it. Returns the record and the job.
+    #[allow(clippy::too_many_arguments)]
+    pub async fn create_media_with_job(
+        &self,
+        project: i64,
+        label: &str,
+        stored_name: &str,
+        size_bytes: i64,
+        uploaded_by: i64,
+        kind: &str,
+        params: impl FnOnce(i64) -> serde_json::Value,
+    ) -> Result<(crate::Media, Job), StoreError> {
+        let mut tx = self.write_tx().await?;
+        let media_id: i64 = sqlx::query_scalar(
+            "INSERT INTO media (project_id, label, stored_name, size_bytes, state, uploaded_by, created_at) \
+             VALUES (?, ?, ?, ?, 'probing', ?, ?) RETURNING id",
+        )
+        .bind(project)
+        .bind(label)
+        .bind(stored_name)
+        .bind(size_bytes)
+        .bind(uploaded_by)
+        .bind(now())
+        .fetch_one(&mut *tx)
+        .await?;
+        let job = insert_job(&mut *tx, kind, project, &params(media_id), Some(uploaded_by)).await?;
+        tx.commit().await?;
+        Ok((self.media(project, media_id).await?, job))
+    }
+
+    /// The media records still `probing`, of every project (for the start-up sweep).
+    pub async fn probing_media(&self) -> Result<Vec<crate::Media>, StoreError> {
+        let ids: Vec<(i64, i64)> = sqlx::query_as("SELECT project_id, id FROM media WHERE state = 'probing' ORDER BY id").fetch_all(self.pool()).await?;
+        let mut out = Vec::with_capacity(ids.len());
+        for (project, id) in ids {
+            out.push(self.media(project, id).await?);
+        }
+        Ok(out)
+    }
+
+    /// Makes sure the `probing` record `media` has a queued job of `kind` (whose params name it
+    /// by `media_id`): kept if one is queued; the latest one put back in the queue if it was
+    /// running or interrupted (through `interrupted`, as the state machine goes); otherwise a
+    /// new one with `params`. One transaction.
+    pub async fn requeue_probe(&self, media: &crate::Media, kind: &str, params: serde_json::Value) -> Result<ProbeRepair, StoreError> {
+        let mut tx = self.write_tx().await?;
+        let jobs: Vec<(i64, String)> = sqlx::query_as(
+            "SELECT id, state FROM jobs WHERE kind = ? AND project_id = ? AND json_extract(params, '$.media_id') = ? ORDER BY id DESC",
+        )
+        .bind(kind)
+        .bind(media.project_id)
+        .bind(media.id)
+        .fetch_all(&mut *tx)
+        .await?;
+        if jobs.iter().any(|(_, s)| s == "queued") {
+            return Ok(ProbeRepair::Queued);
+        }
+        let repair = match jobs.first() {
+            Some((id, state)) if state == "running" || state == "interrupted" => {
+                let t = now();
+                sqlx::query("UPDATE jobs SET state = 'interrupted', updated_at = ? WHERE id = ? AND state = 'running'").bind(t).bind(id).execute(&mut *tx).await?;
+                sqlx::query("UPDATE jobs SET state = 'queued', error = NULL, started_at = NULL, finished_at = NULL, updated_at = ? WHERE id = ? AND state = 'interrupted'")
+                    .bind(t)
+                    .bind(id)
+                    .execute(&mut *tx)
+                    .await?;
+                let row = sqlx::query_as::<_, JobRow>(&format!("SELECT {JOB_COLUMNS} FROM jobs WHERE id = ?")).bind(id).fetch_one(&mut *tx).await?;
+                ProbeRepair::Requeued(row.try_into()?)
+            }
+            _ => ProbeRepair::Created(insert_job(&mut *tx, kind, media.project_id, &params, media.uploaded_by).await?),
+        };
+        tx.commit().await?;
+        Ok(repair)
+    }
+
+    /// The storage names of every media record, of every project.
+    pub async fn media_stored_names(&self) -> Result<std::collections::HashSet<String>, StoreError> {
+        Ok(sqlx::query_scalar::<_, String>("SELECT stored_name FROM media").fetch_all(self.pool()).await?.into_iter().collect())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -426,5 +521,34 @@ mod tests {
         assert!(tail.ends_with(&format!("line {}", LOG_TAIL_LINES + 4)));
         s.transition_job(j.id, JobState::Cancelled, None).await.unwrap();
         assert!(s.claim_next_job(&["probe"]).await.unwrap().is_none());
+    }
+
+    #[tokio::test]
+    async fn an_upload_record_and_its_probe_are_made_together_and_stuck_ones_are_requeued() {
+        let t = temp_store().await;
+        let s = &t.store;
+        let u = s.create_user("u", "password1", false).await.unwrap();
+        let p = s.create_project(u.id, "p").await.unwrap();
+        let name = crate::new_server_name();
+        let (m, j) = s.create_media_with_job(p.id, "a.mp4", &name, 10, u.id, "probe", |id| serde_json::json!({ "media_id": id })).await.unwrap();
+        assert_eq!((m.stored_name.as_str(), m.state, j.state), (name.as_str(), crate::MediaState::Probing, JobState::Queued));
+        assert_eq!(j.params["media_id"], m.id);
+        // A second record under the same storage name fails, and leaves no job behind.
+        let jobs = s.list_jobs(p.id, 100).await.unwrap().len();
+        assert!(s.create_media_with_job(p.id, "b.mp4", &name, 10, u.id, "probe", |id| serde_json::json!({ "media_id": id })).await.is_err());
+        assert_eq!(s.list_jobs(p.id, 100).await.unwrap().len(), jobs, "the failed insert rolled its job back");
+        assert_eq!(s.media_stored_names().await.unwrap(), [name.clone()].into_iter().collect::<std::collections::HashSet<_>>());
+
+        let params = serde_json::json!({ "media_id": m.id });
+        assert_eq!(s.requeue_probe(&m, "probe", params.clone()).await.unwrap(), ProbeRepair::Queued);
+        // Running when the server stopped: queued again, the same job.
+        s.claim_next_job(&["probe"]).await.unwrap().unwrap();
+        let ProbeRepair::Requeued(again) = s.requeue_probe(&m, "probe", params.clone()).await.unwrap() else { panic!("not requeued") };
+        assert_eq!((again.id, again.state), (j.id, JobState::Queued));
+        // A record with no job at all gets one.
+        let lone = s.create_media(p.id, "c.mp4", &crate::new_server_name(), 10, u.id).await.unwrap();
+        let ProbeRepair::Created(new) = s.requeue_probe(&lone, "probe", serde_json::json!({ "media_id": lone.id })).await.unwrap() else { panic!("not created") };
+        assert_eq!((new.state, new.params["media_id"].as_i64()), (JobState::Queued, Some(lone.id)));
+        assert_eq!(s.probing_media().await.unwrap().iter().map(|m| m.id).collect::<Vec<_>>(), vec![m.id, lone.id]);
     }
 }

@@ -108,11 +108,11 @@ impl Input {
                 if !want(index) {
                     continue;
                 }
-                match image::open(file) {
+                match crate::image_io::decode_file(file) {
                     // Alpha is dropped, grey is expanded: every frame is RGB.
                     Ok(img) => return Ok(Some(Frame { index, time: 0.0, image: img.to_rgb8() })),
                     Err(err) => {
-                        tracing::warn!("{}: skipped, not a readable image: {err}", file.display());
+                        tracing::warn!("skipped: {err}");
                         *skipped += 1;
                     }
                 }

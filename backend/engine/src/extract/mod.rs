@@ -7,6 +7,12 @@
 //! ```
 //! Frames already in the alignments store are skipped, so a stopped or crashed run resumes
 //! where it was; the store is saved every few seconds and at the end.
+//!
+//! Others may change the set while a run goes on (the gallery's trash, restore and hand edits):
+//! each save holds [`ExtractOptions::folder_lock`] and merges, reading the store again and
+//! putting in only the frames and faces this run added since its last save. A face trashed
+//! meanwhile stays out, a face edited meanwhile keeps its edit, and a face a person edited or
+//! trashed is never written again by a resumed run (see `write.rs`).
 
 mod input;
 mod pipeline;
@@ -53,6 +59,10 @@ pub struct ExtractOptions {
     pub batch: usize,
     /// Side of the stored masks.
     pub mask_size: u32,
+    /// Held around each save of the alignments store, by every writer of the output folder
+    /// (the server's gallery takes the same one for trash, restore and edits); `None` when no
+    /// one else writes there (the command line).
+    pub folder_lock: Option<std::sync::Arc<std::sync::Mutex<()>>>,
 }
 
 impl ExtractOptions {
@@ -72,6 +82,7 @@ impl ExtractOptions {
             filter: IdentityFilter::default(),
             batch: 4,
             mask_size: 256,
+            folder_lock: None,
         }
     }
 
@@ -299,6 +310,89 @@ mod tests {
         assert_eq!(std::fs::read_dir(out.join(DOUBTFUL_DIR)).unwrap().count(), 1);
         assert_eq!(faces_in("32bit.png"), Some(1));
         std::fs::remove_dir_all(input).unwrap();
+        std::fs::remove_dir_all(out).unwrap();
+    }
+
+    /// Moves the box of face `name` by hand (an edit that needs no frame): revision 1.
+    fn edit_box(dir: &std::path::Path, name: &str) -> crate::faces::FaceMeta {
+        let meta = crate::faces::read_face_meta(&dir.join(name)).unwrap();
+        let mut rect = meta.face.detection.rect;
+        rect.x += 3.0;
+        let edit = crate::faces::edit::FaceEdit { revision: meta.face.revision, landmarks: None, rect: Some(rect), painted: None, by: "edna".into(), at: 1 };
+        crate::faces::curate::FaceFolder::open(dir).unwrap().edit(name, |_| Err(crate::faces::edit::EditError::NoFrame), edit).unwrap()
+    }
+
+    fn face_of(store: &Alignments, frame: u64) -> Option<&crate::faces::FaceEntry> {
+        store.frames[&frame].faces.first()
+    }
+
+    /// Does a trash and an edit from the gallery in the middle of a run, between two frames.
+    struct Curator {
+        dir: PathBuf,
+        done: bool,
+    }
+    impl Observer for Curator {
+        fn progress(&mut self, p: &Progress) {
+            if p.frames_done == 2 && !self.done {
+                self.done = true;
+                let folder = crate::faces::curate::FaceFolder::open(&self.dir).unwrap();
+                folder.trash(&["talk_woman_a_000001_0.png".to_string()]).unwrap();
+                edit_box(&self.dir, "talk_woman_a_000003_0.png");
+            }
+        }
+    }
+
+    /// A run resumed on a set someone curates: the trash and the edit made while it runs are
+    /// still in the store after its saves (which merge with the store on disk), and its own
+    /// new frames are there too.
+    #[test]
+    fn a_trash_and_an_edit_made_while_a_run_resumes_survive_it() {
+        let analyzer = analyzer();
+        let out = scratch("curated");
+        let mut options = ExtractOptions::new(testdata::video("talk_woman_a.mp4"), out.clone());
+        options.size = 128;
+        options.frames = Some((0, 5));
+        run(&analyzer, &options, &mut Silent).unwrap();
+        options.frames = Some((0, 11));
+        let mut curator = Curator { dir: out.clone(), done: false };
+        let report = run(&analyzer, &options, &mut curator).unwrap();
+        assert!(curator.done && report.progress.frames_resumed == 6, "{}", report.summary());
+        let store = Alignments::load(&report.alignments).unwrap();
+        assert_eq!(store.frames.len(), 12, "the frames of both runs");
+        assert!(face_of(&store, 1).is_none(), "the trashed face stays out of the store");
+        assert!(out.join("trash/talk_woman_a_000001_0.png").is_file() && !out.join("talk_woman_a_000001_0.png").exists());
+        assert_eq!(face_of(&store, 3).map(|f| (f.revision, f.edits.len())), Some((1, 1)), "the edit stays in the store");
+        assert!((6..12).all(|i| face_of(&store, i).is_some()), "this run's faces are in");
+        assert_eq!(report.faces_total, 11);
+        std::fs::remove_dir_all(out).unwrap();
+    }
+
+    /// A run that stopped after writing faces but before saving the store: a person then
+    /// edits one of those faces and deletes another. Resuming looks at their frames again,
+    /// and keeps both choices instead of writing the faces afresh.
+    #[test]
+    fn a_resumed_run_keeps_faces_edited_or_trashed_since_its_crash() {
+        let analyzer = analyzer();
+        let out = scratch("crashed");
+        let mut options = ExtractOptions::new(testdata::video("talk_woman_a.mp4"), out.clone());
+        options.size = 128;
+        options.frames = Some((0, 5));
+        let first = run(&analyzer, &options, &mut Silent).unwrap();
+        // The crash: frames 4 and 5 have their faces, not their entries.
+        let mut store = Alignments::load(&first.alignments).unwrap();
+        store.frames.retain(|&i, _| i < 4);
+        store.save(&first.alignments).unwrap();
+        let edited = edit_box(&out, "talk_woman_a_000004_0.png");
+        std::fs::create_dir_all(out.join(crate::faces::curate::TRASH_DIR)).unwrap();
+        std::fs::rename(out.join("talk_woman_a_000005_0.png"), out.join("trash/talk_woman_a_000005_0.png")).unwrap();
+
+        let again = run(&analyzer, &options, &mut Silent).unwrap();
+        assert_eq!((again.progress.frames_resumed, again.progress.frames_done), (4, 2));
+        assert_eq!(crate::faces::read_face_meta(&out.join("talk_woman_a_000004_0.png")).unwrap(), edited, "the edited face is not cut again");
+        assert!(!out.join("talk_woman_a_000005_0.png").exists(), "the deleted face is not written again");
+        let store = Alignments::load(&again.alignments).unwrap();
+        assert_eq!(face_of(&store, 4).map(|f| f.revision), Some(1));
+        assert!(store.frames.contains_key(&5) && face_of(&store, 5).is_none(), "frame 5 is looked at, its face stays deleted");
         std::fs::remove_dir_all(out).unwrap();
     }
 

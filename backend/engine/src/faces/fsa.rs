@@ -22,8 +22,14 @@ use crate::extract::{Input, InputError};
 use crate::geometry::{Detection, Landmarks68, Point, Rect};
 use crate::mask::{landmark_mask, Mask, MaskKind};
 
-/// Largest pickle read from a file (decompressed), so a hostile file cannot fill memory.
+/// Largest pickle read from a file (decompressed), so a hostile file (a zlib bomb) cannot
+/// fill memory; the values it makes are bounded by [`pickle::budget_for`].
 const MAX_PICKLE: u64 = 2 << 30;
+/// Largest side of a faceswap mask (faceswap stores them at 128 px by default).
+const MAX_MASK_SIDE: usize = 4096;
+/// Largest coordinate of a box or landmark, in frame pixels: frames are at most 16384 px a
+/// side, and a face may reach past the edge.
+const MAX_COORD: f64 = 65536.0;
 /// faceswap masks kept as the painted mask, first found first.
 const MASK_PREFERENCE: [&str; 5] = ["custom", "bisenet-fp_face", "bisenet-fp_head", "vgg-obstructed", "unet-dfl"];
 
@@ -33,8 +39,8 @@ pub enum FsaError {
     Io(String, std::io::Error),
     #[error("{0} is not a faceswap alignments file (.fsa): it does not decompress ({1})")]
     NotCompressed(String, std::io::Error),
-    #[error("{0} is larger than 2 GiB once decompressed")]
-    TooLarge(String),
+    #[error("{0} is larger than {mib} MiB once decompressed", mib = .1 >> 20)]
+    TooLarge(String, u64),
     #[error("{0}: {1}")]
     Pickle(String, PickleError),
     #[error("{0} is not a faceswap alignments file: {1}")]
@@ -59,15 +65,21 @@ pub struct Imported {
 
 /// Reads a faceswap alignments file into Python values.
 pub fn read_fsa(path: &Path) -> Result<Value, FsaError> {
+    read_fsa_capped(path, MAX_PICKLE)
+}
+
+/// [`read_fsa`] with at most `cap` bytes of decompressed pickle; the file is streamed
+/// through the decompressor, never held whole.
+fn read_fsa_capped(path: &Path, cap: u64) -> Result<Value, FsaError> {
     let name = path.display().to_string();
-    let compressed = std::fs::read(path).map_err(|e| FsaError::Io(name.clone(), e))?;
+    let file = std::fs::File::open(path).map_err(|e| FsaError::Io(name.clone(), e))?;
     let mut raw = Vec::new();
-    flate2::read::ZlibDecoder::new(compressed.as_slice())
-        .take(MAX_PICKLE + 1)
+    flate2::bufread::ZlibDecoder::new(std::io::BufReader::new(file))
+        .take(cap + 1)
         .read_to_end(&mut raw)
         .map_err(|e| FsaError::NotCompressed(name.clone(), e))?;
-    if raw.len() as u64 > MAX_PICKLE {
-        return Err(FsaError::TooLarge(name));
+    if raw.len() as u64 > cap {
+        return Err(FsaError::TooLarge(name, cap));
     }
     pickle::load(&raw).map_err(|e| FsaError::Pickle(name, e))
 }
@@ -85,8 +97,8 @@ pub fn import_fsa(fsa: &Path, source: &Path, size: u32, mask_size: u32, software
     let input = Input::open(source)?;
     let (width, height) = input.displayed_size();
     let stem = input.stem();
-    let names: Option<Vec<String>> = match &input {
-        Input::Images { files, .. } => Some(files.iter().map(|f| f.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default()).collect()),
+    let names: Option<std::collections::HashMap<String, u64>> = match &input {
+        Input::Images { files, .. } => Some(files.iter().enumerate().map(|(i, f)| (f.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default(), i as u64)).rev().collect()),
         Input::Video { .. } => None,
     };
     let frame_count = input.frame_count_hint();
@@ -108,7 +120,7 @@ pub fn import_fsa(fsa: &Path, source: &Path, size: u32, mask_size: u32, software
     for (key, entry) in frames {
         let Value::Str(frame_name) = key else { continue };
         let index = match &names {
-            Some(names) => names.iter().position(|n| n == frame_name).map(|i| i as u64),
+            Some(names) => names.get(frame_name).copied(),
             None => video_frame(frame_name, &stem),
         };
         let Some(index) = index.filter(|i| frame_count.is_none_or(|n| *i < n)) else {
@@ -122,8 +134,11 @@ pub fn import_fsa(fsa: &Path, source: &Path, size: u32, mask_size: u32, software
         let mut faces = Vec::new();
         for (k, face) in list.iter().enumerate() {
             match face_entry(face, faces.len() as u32, size, mask_size) {
-                Ok((entry, had_mask)) => {
-                    masks += usize::from(had_mask);
+                Ok((entry, mask)) => {
+                    match mask {
+                        Ok(had_mask) => masks += usize::from(had_mask),
+                        Err(why) => skipped.push(format!("frame {frame_name}, face {k}: its mask is left out: {why}")),
+                    }
                     faces.push(entry);
                 }
                 Err(why) => skipped.push(format!("frame {frame_name}, face {k}: {why}")),
@@ -168,8 +183,9 @@ fn video_frame(name: &str, stem: &str) -> Option<u64> {
     digits.parse::<u64>().ok()?.checked_sub(1)
 }
 
-fn face_entry(face: &Value, face_index: u32, size: u32, mask_size: u32) -> Result<(FaceEntry, bool), &'static str> {
-    let num = |k: &str| face.get(k).and_then(Value::as_f64).ok_or("no box");
+/// A face of the file as a Doppel face, and whether its faceswap mask was kept (or why not).
+fn face_entry(face: &Value, face_index: u32, size: u32, mask_size: u32) -> Result<(FaceEntry, Result<bool, String>), &'static str> {
+    let num = |k: &str| face.get(k).and_then(Value::as_f64).filter(|v| v.abs() <= MAX_COORD).ok_or("no box");
     let rect = Rect::new(num("x")? as f32, num("y")? as f32, num("w")? as f32, num("h")? as f32);
     let points = face.get("landmarks_xy").and_then(Value::numbers).ok_or("no landmarks")?;
     if points.len() != 136 {
@@ -178,41 +194,60 @@ fn face_entry(face: &Value, face_index: u32, size: u32, mask_size: u32) -> Resul
     if points.iter().any(|v| !v.is_finite()) {
         return Err("landmarks that are not numbers");
     }
+    if points.iter().any(|v| v.abs() > MAX_COORD) {
+        return Err("landmarks far outside any frame");
+    }
     let landmarks = Landmarks68(std::array::from_fn(|i| Point::new(points[2 * i] as f32, points[2 * i + 1] as f32)));
     let aligned = AlignedFace::new(&landmarks, size, CropFrame::EXTRACT).ok_or("landmarks all in one place")?;
     let in_crop = aligned.landmarks_in_crop(&landmarks);
+    // A face's own points lie around its crop; points far outside make no face (and would
+    // overflow the mask drawing's integer geometry).
+    let reach = 4.0 * size as f32;
+    if in_crop.points().iter().any(|p| !(p.x.abs() <= reach && p.y.abs() <= reach)) {
+        return Err("landmarks that do not make a face");
+    }
     let mut masks: Vec<StoredMask> = MaskKind::FROM_LANDMARKS.iter().filter_map(|&k| landmark_mask(k, &in_crop, size, mask_size)).map(|m| StoredMask::encode(&m)).collect();
     let painted = faceswap_mask(face, &aligned, mask_size);
-    if let Some(image) = &painted {
+    if let Ok(Some(image)) = &painted {
         masks.push(StoredMask::encode(&Mask { kind: MaskKind::Painted, image: image.clone() }));
     }
     let detection = Detection { rect, score: 1.0 };
-    Ok((FaceEntry { face_index, detection, landmarks, aligned, masks, identity: None, file: None, revision: 0, edits: Vec::new() }, painted.is_some()))
+    let kept = painted.map(|p| p.is_some());
+    Ok((FaceEntry { face_index, detection, landmarks, aligned, masks, identity: None, file: None, revision: 0, edits: Vec::new() }, kept))
 }
 
 /// The face's preferred faceswap mask redrawn in Doppel's crop space at `side` pixels: each
 /// crop pixel goes to the frame, then through the mask's frame -> stored-mask matrix.
-fn faceswap_mask(face: &Value, aligned: &AlignedFace, side: u32) -> Option<GrayImage> {
-    let Some(Value::Dict(all)) = face.get("mask") else { return None };
-    let chosen = MASK_PREFERENCE
+/// `Ok(None)` when the face has no mask, an error saying why a mask it has cannot be used.
+fn faceswap_mask(face: &Value, aligned: &AlignedFace, side: u32) -> Result<Option<GrayImage>, String> {
+    let Some(Value::Dict(all)) = face.get("mask") else { return Ok(None) };
+    let Some(chosen) = MASK_PREFERENCE
         .iter()
         .find_map(|want| all.iter().find(|(k, _)| matches!(k, Value::Str(s) if s == want)))
-        .or_else(|| all.iter().find(|(k, _)| !matches!(k, Value::Str(s) if s == "components" || s == "extended")))?;
+        .or_else(|| all.iter().find(|(k, _)| !matches!(k, Value::Str(s) if s == "components" || s == "extended")))
+    else {
+        return Ok(None);
+    };
     let m = &chosen.1;
-    let stored = m.get("stored_size").and_then(Value::as_f64)? as usize;
-    let Some(Value::Bytes(zipped)) = m.get("mask") else { return None };
-    let mut pixels = Vec::new();
-    flate2::read::ZlibDecoder::new(zipped.as_slice()).take((stored * stored) as u64 + 1).read_to_end(&mut pixels).ok()?;
-    if pixels.len() != stored * stored {
-        return None;
+    let stored = m.get("stored_size").and_then(Value::as_f64).ok_or("no stored_size")?;
+    if !(stored >= 1.0 && stored <= MAX_MASK_SIDE as f64 && stored.fract() == 0.0) {
+        return Err(format!("a stored_size of {stored} (at most {MAX_MASK_SIDE})"));
     }
-    let affine = m.get("affine_matrix").and_then(Value::numbers)?;
-    if affine.len() != 6 {
-        return None;
+    let stored = stored as usize;
+    let Some(Value::Bytes(zipped)) = m.get("mask") else { return Err("no mask bytes".into()) };
+    let mut pixels = Vec::new();
+    let area = stored * stored;
+    flate2::read::ZlibDecoder::new(zipped.as_slice()).take(area as u64 + 1).read_to_end(&mut pixels).map_err(|e| format!("the mask does not decompress ({e})"))?;
+    if pixels.len() != area {
+        return Err(format!("the mask holds {} bytes, not {stored}x{stored}", pixels.len()));
+    }
+    let affine = m.get("affine_matrix").and_then(Value::numbers).ok_or("no affine_matrix")?;
+    if affine.len() != 6 || affine.iter().any(|v| !v.is_finite()) {
+        return Err("an affine_matrix that is not 6 numbers".into());
     }
     let to_image = aligned.to_image();
     let k = f64::from(aligned.size) / f64::from(side);
-    Some(GrayImage::from_fn(side, side, |x, y| {
+    Ok(Some(GrayImage::from_fn(side, side, |x, y| {
         let p = to_image.apply(Point::new(((f64::from(x) + 0.5) * k) as f32, ((f64::from(y) + 0.5) * k) as f32));
         let (fx, fy) = (f64::from(p.x), f64::from(p.y));
         let (sx, sy) = (affine[0] * fx + affine[1] * fy + affine[2], affine[3] * fx + affine[4] * fy + affine[5]);
@@ -221,8 +256,11 @@ fn faceswap_mask(face: &Value, aligned: &AlignedFace, side: u32) -> Option<GrayI
         } else {
             Luma([pixels[sy as usize * stored + sx as usize]])
         }
-    }))
+    })))
 }
 
 #[cfg(test)]
 mod tests;
+
+#[cfg(test)]
+mod fuzz;

@@ -48,8 +48,8 @@ pub struct StoredMask {
 pub enum MaskDataError {
     #[error("the {kind} mask is not valid base64: {source}")]
     Base64 { kind: &'static str, source: base64::DecodeError },
-    #[error("the {kind} mask is not a readable PNG: {source}")]
-    Png { kind: &'static str, source: image::ImageError },
+    #[error("{source}")]
+    Png { kind: &'static str, source: crate::image_io::ImageIoError },
 }
 
 impl StoredMask {
@@ -64,7 +64,7 @@ impl StoredMask {
     pub fn decode(&self) -> Result<Mask, MaskDataError> {
         let kind = self.kind.name();
         let bytes = base64::engine::general_purpose::STANDARD.decode(&self.png).map_err(|source| MaskDataError::Base64 { kind, source })?;
-        let image: GrayImage = image::load_from_memory_with_format(&bytes, image::ImageFormat::Png)
+        let image: GrayImage = crate::image_io::decode_bytes(&bytes, Some(image::ImageFormat::Png), &format!("the {kind} mask"))
             .map_err(|source| MaskDataError::Png { kind, source })?
             .to_luma8();
         Ok(Mask { kind: self.kind, image })

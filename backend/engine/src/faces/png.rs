@@ -29,6 +29,8 @@ pub enum FacePngError {
     TooNew(u32),
     #[error("the face image is {found}, expected 8-bit RGB or RGBA")]
     PixelFormat { found: String },
+    #[error("{0}")]
+    Limit(#[from] crate::image_io::ImageIoError),
 }
 
 /// The PNG bytes of `crop` with `meta` embedded.
@@ -55,13 +57,14 @@ pub fn write_face_png(path: &Path, crop: &RgbImage, meta: &FaceMeta) -> Result<(
 
 /// The metadata of a face PNG, without decoding its pixels.
 pub fn read_face_meta(path: &Path) -> Result<FaceMeta, FacePngError> {
-    let reader = png::Decoder::new(std::io::BufReader::new(std::fs::File::open(path)?)).read_info()?;
+    let reader = crate::image_io::png_decoder(std::io::BufReader::new(std::fs::File::open(path)?)).read_info()?;
     meta_of(reader.info())
 }
 
 /// The crop and metadata of a face PNG.
 pub fn read_face_png(path: &Path) -> Result<(RgbImage, FaceMeta), FacePngError> {
-    let mut reader = png::Decoder::new(std::io::BufReader::new(std::fs::File::open(path)?)).read_info()?;
+    let mut reader = crate::image_io::png_decoder(std::io::BufReader::new(std::fs::File::open(path)?)).read_info()?;
+    crate::image_io::check_png(reader.info(), &path.display().to_string())?;
     let meta = meta_of(reader.info())?;
     let mut buf = vec![0; reader.output_buffer_size().ok_or(FacePngError::PixelFormat { found: "too large".into() })?];
     let frame = reader.next_frame(&mut buf)?;

@@ -30,6 +30,16 @@ pub enum MediaError {
         /// What failed, lowercased (e.g. "no decoder for the hevc codec").
         reason: String,
     },
+    /// A format that names other files (a playlist, a concat list) or that Doppel does not
+    /// read; refused before FFmpeg follows anything in it.
+    #[error("{} is not accepted: Doppel reads single video and image files, never playlists or lists of other files", refused_label(.format))]
+    Refused {
+        /// FFmpeg's demuxer name, e.g. "hls", "concat".
+        format: String,
+    },
+    /// Over one of the media limits (size, frames, duration): the message says which.
+    #[error("{0}")]
+    OverLimit(String),
     /// The file cannot be read at all (missing, a directory, no permission, ...).
     #[error("cannot read the file: {0}")]
     Io(#[from] std::io::Error),
@@ -41,6 +51,17 @@ fn audio_note(has_audio: bool) -> &'static str {
     } else {
         ""
     }
+}
+
+/// "an HLS playlist (hls)" for a refused demuxer.
+fn refused_label(demuxer: &str) -> String {
+    let kind = match demuxer {
+        "hls" => "an HLS playlist",
+        "dash" | "webm_dash_manifest" => "a DASH manifest",
+        "concat" => "a concat list",
+        _ => "a file of this format",
+    };
+    format!("{kind} ({demuxer})")
 }
 
 /// A readable name for an FFmpeg demuxer list: "mov,mp4,m4a,3gp,3g2,mj2" -> "MP4/MOV".

@@ -89,6 +89,7 @@ impl FrameReader {
             codec::context::Context::from_parameters(video.parameters()).map_err(undecodable)?;
         // Frame threads, as many as FFmpeg sees fit (count 0); the output is the same.
         context.set_threading(threading::Config::kind(threading::Type::Frame));
+        source::limit_decoder(&mut context);
         let decoder = context.decoder().video().map_err(undecodable)?;
 
         let time_base = rational(video.time_base()).unwrap_or(0.0);

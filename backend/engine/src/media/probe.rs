@@ -9,6 +9,8 @@ use super::error::{ffmpeg_reason, Damage, MediaError};
 use super::rotation::{displayed_size, stream_rotation};
 use super::source::{self, FirstFrame};
 
+mod limits;
+
 /// Whether a file is a moving picture or a single still.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -56,6 +58,11 @@ pub struct MediaFacts {
 ///
 /// Reads the whole file (every video packet is counted, the first frame is decoded), so a
 /// truncated upload is rejected here rather than halfway through a job.
+///
+/// Files over the media limits are refused before their frames cost memory or time: frames
+/// over 8K ([`crate::image_io::MAX_PIXELS`], [`crate::image_io::MAX_SIDE`] a side), more
+/// than [`limits::MAX_FRAMES`] frames (a million), longer than [`limits::MAX_DURATION_SECS`] (6 hours); and formats that name other
+/// files (playlists, concat lists) are not opened at all.
 pub fn probe(path: &Path) -> Result<MediaFacts, MediaError> {
     let mut input = source::open(path)?;
     let index = source::video_stream(&input).ok_or_else(|| source::no_video_stream(&input))?;
@@ -99,11 +106,17 @@ pub fn probe(path: &Path) -> Result<MediaFacts, MediaError> {
         )
     };
 
+    // What the headers declare is checked before a packet is read.
+    limits::check_size(coded_width, coded_height)?;
+    limits::check_frames(declared_frames)?;
+    limits::check_duration(container_secs.or(stream_secs).unwrap_or(0.0))?;
+
     let mut frame_count = 0u64;
     loop {
         match source::next_packet(&mut input) {
             Ok(Some(packet)) if packet.stream() == index => {
                 frame_count += 1;
+                limits::check_frames(frame_count)?;
                 grabber.push(&packet);
             }
             Ok(Some(_)) => {}
@@ -125,6 +138,7 @@ pub fn probe(path: &Path) -> Result<MediaFacts, MediaError> {
         return Err(MediaError::Truncated(damage));
     }
     let first = grabber.finish()?;
+    limits::check_size(first.width(), first.height())?;
     let (coded_width, coded_height) = if coded_width > 0 && coded_height > 0 {
         (coded_width, coded_height)
     } else {
@@ -147,6 +161,7 @@ pub fn probe(path: &Path) -> Result<MediaFacts, MediaError> {
             )
         }
     };
+    limits::check_duration(duration_secs)?;
     Ok(MediaFacts {
         kind,
         container,
@@ -184,3 +199,6 @@ fn seconds(ticks: i64, time_base: Rational) -> Option<f64> {
 
 #[cfg(test)]
 mod tests;
+
+#[cfg(test)]
+mod hostile;

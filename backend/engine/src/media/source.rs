@@ -16,7 +16,27 @@ use super::log;
 /// Bytes read from the start of a file to recognise its format.
 const HEAD_LEN: usize = 4096;
 
+/// The only protocol FFmpeg may use: local files. No `http`, `data:`, `concat:`, `subfile`,
+/// and so no way for a file to make FFmpeg read another resource.
+const PROTOCOLS: &str = "file";
+
+/// The demuxers FFmpeg may use (FFmpeg 5.1 names; a demuxer with several names, such as
+/// `mov,mp4,m4a,3gp,3g2,mj2`, is allowed by any of them): video containers, raw video
+/// streams, single pictures, and the audio files `doppel media` muxes. Never playlists or
+/// lists of other files (`hls`, `dash`, `concat`, `webm_dash_manifest`), whose entries could
+/// name any file on the server.
+pub(crate) const FORMATS: &str = "mov,mp4,m4a,3gp,3g2,mj2,matroska,webm,avi,flv,mpegts,mpeg,mpegvideo,m4v,h264,hevc,mjpeg,ogg,asf,mxf,nut,ivf,obu,dv,yuv4mpegpipe,gif,image2,png_pipe,jpeg_pipe,webp_pipe,bmp_pipe,tiff_pipe,gif_pipe,pgm_pipe,ppm_pipe,pbm_pipe,pam_pipe,mp3,wav,aac,flac";
+
+/// Whether the FFmpeg demuxer `name` (e.g. "mov,mp4,m4a,3gp,3g2,mj2", "hls") is in [`FORMATS`].
+pub(crate) fn accepted_format(name: &str) -> bool {
+    name.split(',').any(|n| FORMATS.split(',').any(|f| f == n))
+}
+
 /// Opens `path` for demuxing, telling unreadable, non-media and damaged files apart.
+///
+/// The one place the engine opens media: only local files, only the demuxers of [`FORMATS`],
+/// a single file (never an image sequence), pictures over the size limits of
+/// [`crate::image_io`] refused from their header, and decoders that refuse larger frames.
 pub(crate) fn open(path: &Path) -> Result<Input, MediaError> {
     super::init();
     let head = read_head(path)?;
@@ -25,22 +45,39 @@ pub(crate) fn open(path: &Path) -> Result<Input, MediaError> {
             reason: "the file is empty".into(),
         });
     }
+    let recognised = recognised_format(&head);
+    if let Some(format) = recognised.as_ref().filter(|f| !accepted_format(f)) {
+        return Err(MediaError::Refused { format: format.clone() });
+    }
+    if let Some((width, height)) = crate::image_io::declared_size(path) {
+        if !crate::image_io::size_ok(width, height) {
+            return Err(MediaError::OverLimit(crate::image_io::size_message(width, height)));
+        }
+    }
     let absolute = std::path::absolute(path)?;
-    if absolute.to_str().is_none() {
-        // ffmpeg-next panics on such paths; FFmpeg takes UTF-8 file names.
+    let Some(name) = absolute.to_str() else {
+        // FFmpeg takes UTF-8 file names.
         let err = std::io::Error::new(
             std::io::ErrorKind::InvalidInput,
             "the file name is not valid utf-8",
         );
         return Err(MediaError::Io(err));
-    }
-    // A single file, never an image sequence pattern such as `frame%03d.png`.
+    };
     let mut options = Dictionary::new();
+    // A single file, never an image sequence pattern such as `frame%03d.png`.
     options.set("pattern_type", "none");
+    options.set("protocol_whitelist", PROTOCOLS);
+    options.set("format_whitelist", FORMATS);
     log::clear_last_error();
-    ffmpeg_next::format::input_with_dictionary(&absolute, options).map_err(|err| {
+    open_input(name, options).map_err(|err| {
         let detail = log::take_last_error();
-        match recognised_format(&head) {
+        if detail.as_deref().is_some_and(|d| d.contains("whitelist")) {
+            return match recognised.clone() {
+                Some(format) => MediaError::Refused { format },
+                None => MediaError::NotMedia { reason: "not a format Doppel reads".into() },
+            };
+        }
+        match recognised.clone() {
             Some(format) => MediaError::Truncated(Damage::Header {
                 format,
                 reason: detail.unwrap_or_else(|| ffmpeg_reason(&err)),
@@ -50,6 +87,52 @@ pub(crate) fn open(path: &Path) -> Result<Input, MediaError> {
             },
         }
     })
+}
+
+/// `avformat_open_input` + `avformat_find_stream_info` as ffmpeg-next's
+/// `input_with_dictionary`, but with [`limit_decoder`]'s frame-size limit on the decoders
+/// that reading the stream information opens.
+fn open_input(name: &str, options: Dictionary) -> Result<Input, ffmpeg_next::Error> {
+    let name = std::ffi::CString::new(name).map_err(|_| ffmpeg_next::Error::InvalidData)?;
+    let max_pixels = crate::image_io::MAX_PIXELS.to_string();
+    // SAFETY: the FFmpeg calls of ffmpeg-next's `input_with_dictionary`, in the same order;
+    // the dictionaries are owned here and freed after use, the context is closed on failure
+    // or handed to `Input`, which closes it.
+    unsafe {
+        let mut ps = std::ptr::null_mut();
+        let mut opts = options.disown();
+        let res = ffi::avformat_open_input(&mut ps, name.as_ptr(), std::ptr::null_mut(), &mut opts);
+        drop(Dictionary::own(opts));
+        if res != 0 {
+            return Err(ffmpeg_next::Error::from(res));
+        }
+        let streams = (*ps).nb_streams as usize;
+        let mut per_stream: Vec<*mut ffi::AVDictionary> = vec![std::ptr::null_mut(); streams];
+        for d in &mut per_stream {
+            let mut dict = Dictionary::new();
+            dict.set("max_pixels", &max_pixels);
+            *d = dict.disown();
+        }
+        let options_ptr = if streams == 0 { std::ptr::null_mut() } else { per_stream.as_mut_ptr() };
+        let found = ffi::avformat_find_stream_info(ps, options_ptr);
+        for d in &mut per_stream {
+            ffi::av_dict_free(d);
+        }
+        if found < 0 {
+            ffi::avformat_close_input(&mut ps);
+            return Err(ffmpeg_next::Error::from(found));
+        }
+        Ok(Input::wrap(ps))
+    }
+}
+
+/// Makes a decoder refuse frames over [`crate::image_io::MAX_PIXELS`] (FFmpeg checks it when
+/// the frame size is set, before any frame buffer is allocated). Call before opening it.
+pub(crate) fn limit_decoder(context: &mut codec::context::Context) {
+    // SAFETY: a plain field write on a live, not yet opened codec context.
+    unsafe {
+        (*context.as_mut_ptr()).max_pixels = crate::image_io::MAX_PIXELS as i64;
+    }
 }
 
 /// Up to [`HEAD_LEN`] bytes from the start of the file (fails on a directory or missing file).
@@ -129,8 +212,9 @@ impl FirstFrame {
                 ffmpeg_reason(&err)
             ),
         };
-        let context =
+        let mut context =
             codec::context::Context::from_parameters(stream.parameters()).map_err(undecodable)?;
+        limit_decoder(&mut context);
         let decoder = context.decoder().video().map_err(undecodable)?;
         Ok(FirstFrame {
             decoder,

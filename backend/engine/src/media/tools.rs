@@ -49,7 +49,7 @@ pub fn pngs_to_video(dir: &Path, output: &Path, fps: f64, settings: &EncodeSetti
     }
     let mut files: Vec<PathBuf> = std::fs::read_dir(dir).map_err(|e| ToolError::Input(format!("cannot read {}: {e}", dir.display())))?.flatten().map(|e| e.path()).filter(|p| p.is_file()).collect();
     files.sort();
-    let load = |p: &Path| image::open(p).map(|i| i.to_rgb8()).map_err(|e| ToolError::Input(format!("{}: {e}", p.display())));
+    let load = |p: &Path| crate::image_io::decode_file(p).map(|i| i.to_rgb8()).map_err(|e| ToolError::Input(e.to_string()));
     let first = files.first().ok_or_else(|| ToolError::Input(format!("{} has no images", dir.display())))?;
     let size = load(first)?.dimensions();
     let mut writer = VideoWriter::create(output, size, fps, settings, None, None)?;

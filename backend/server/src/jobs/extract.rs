@@ -6,6 +6,11 @@
 //! pages show it at once; a cancel stops the pipeline between frames. The engine saves its
 //! alignments store as it goes, so resuming the job continues the same face set where it
 //! stopped. The networks are loaded once per job.
+//!
+//! Each save of the store holds the set's folder lock, the one the gallery's trash, restore
+//! and edits take (the server's [`crate::curation::SetLocks`]), and merges with the store on
+//! disk instead of writing the copy loaded at start: a change made in the gallery while the
+//! job runs or resumes survives it.
 
 use super::{JobCtx, JobError, JobHandle};
 use crate::events::{EventBody, EventHub};
@@ -44,6 +49,8 @@ pub async fn run(ctx: &JobCtx) -> Result<(), JobError> {
     }
 
     let mut options = ExtractOptions::new(input, store.dirs().face_set_dir(project, set.id));
+    // The gallery's lock of this set: each save of the store takes it and merges.
+    options.folder_lock = Some(ctx.set_locks.folder(&options.output));
     options.every_n = params.every_n;
     options.frames = params.frames;
     options.size = params.size;

@@ -143,6 +143,8 @@ pub struct JobCtx {
     pub store: Store,
     pub hub: EventHub,
     pub engine: Arc<EngineConfig>,
+    /// The face set folder locks, shared with the gallery (see [`crate::curation::SetLocks`]).
+    pub set_locks: crate::curation::SetLocks,
     handle: JobHandle,
     message: Mutex<Option<String>>,
 }
@@ -215,6 +217,7 @@ pub struct JobRunner {
     store: Store,
     hub: EventHub,
     engine: Arc<EngineConfig>,
+    set_locks: crate::curation::SetLocks,
     cancels: Mutex<HashMap<i64, Arc<AtomicBool>>>,
     wake: Notify,
 }
@@ -230,8 +233,8 @@ impl JobRunner {
 const PROGRESS_EVERY: Duration = Duration::from_millis(250);
 
 impl JobRunner {
-    pub fn new(store: Store, hub: EventHub, engine: EngineConfig) -> Arc<JobRunner> {
-        Arc::new(JobRunner { store, hub, engine: Arc::new(engine), cancels: Mutex::new(HashMap::new()), wake: Notify::new() })
+    pub fn new(store: Store, hub: EventHub, engine: EngineConfig, set_locks: crate::curation::SetLocks) -> Arc<JobRunner> {
+        Arc::new(JobRunner { store, hub, engine: Arc::new(engine), set_locks, cancels: Mutex::new(HashMap::new()), wake: Notify::new() })
     }
 
     /// Marks jobs of a previous process as interrupted and starts one worker per lane.
@@ -277,6 +280,7 @@ impl JobRunner {
             store: self.store.clone(),
             hub: self.hub.clone(),
             engine: self.engine.clone(),
+            set_locks: self.set_locks.clone(),
             handle,
             message: Mutex::new(None),
         };

@@ -1,7 +1,9 @@
 //! The probe job: facts and an upright thumbnail for an uploaded file, or its rejection.
 //!
 //! A file FFmpeg cannot read as video or image is kept out of the project: its record says
-//! why, its bytes are deleted, and nothing else is touched.
+//! why, its bytes (and any thumbnail) are deleted, and nothing else is touched. So is a file
+//! over the media limits (8K frames, a million frames, 6 hours) or a playlist or concat list
+//! naming other files: the engine's probe refuses them before they cost memory or time.
 
 use super::{JobCtx, JobError};
 use crate::events::EventBody;
@@ -54,13 +56,18 @@ pub async fn run(ctx: &JobCtx) -> Result<(), JobError> {
     Ok(())
 }
 
-/// Keeps the file out of the project: reason recorded, bytes deleted.
+/// Keeps the file out of the project: reason recorded, bytes and thumbnail deleted.
 async fn reject(ctx: &JobCtx, m: &Media, reason: &str) -> Result<(), JobError> {
     ctx.store.set_media_rejected(m.id, reason).await?;
     if let Ok(path) = ctx.store.dirs().media_file(m.project_id, &m.stored_name) {
         if let Err(e) = tokio::fs::remove_file(&path).await {
             tracing::warn!("could not delete rejected upload {}: {e}", path.display());
         }
+    }
+    let thumb = ctx.store.dirs().thumb_file(m.project_id, m.id);
+    match tokio::fs::remove_file(&thumb).await {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => tracing::warn!("could not delete the thumbnail {}: {e}", thumb.display()),
+        _ => {}
     }
     ctx.hub.send(m.project_id, EventBody::Media(MediaChanged { id: m.id }));
     Err(JobError::Failed(format!("{} was not added: {reason}", m.label)))

@@ -71,7 +71,7 @@ async fn thumbnail(dirs: DataDir, project: i64, set: i64, file: String, png: Pat
                 return Ok(jpeg);
             }
         }
-        let img = image::open(&png).map_err(|e| format!("{}: {e}", png.display()))?;
+        let img = doppel_engine::image_io::decode_file(&png).map_err(|e| e.to_string())?;
         let small = img.resize_exact(size, size, image::imageops::FilterType::Triangle).to_rgb8();
         crate::jpeg::save_thumbnail(&jpeg, &small)?;
         Ok(jpeg)

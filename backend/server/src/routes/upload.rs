@@ -1,7 +1,11 @@
 //! `POST /api/projects/{id}/media?name=<file name>` with the raw file as the body.
 //!
 //! The body is streamed to a temporary file (never held in memory), counted against the size
-//! limit, synced, and renamed under a server-chosen name; then a probe job is queued.
+//! limit, synced, and renamed under a server-chosen name; then the media record and its probe
+//! job are committed together (the file is removed if that fails). A crash at any step leaves
+//! either a complete upload with its queued probe, or leftovers the start-up sweep removes
+//! (`crate::recovery`); the steps are the crash points `upload-streamed`, `upload-renamed`
+//! and `upload-committed` of [`crate::recovery::CrashPoint`].
 
 use super::project_access;
 use crate::error::ApiError;
@@ -70,13 +74,38 @@ pub async fn upload(
         let _ = tokio::fs::remove_file(&part).await;
         return Err(ApiError::BadRequest(format!("{label} is empty")));
     }
-    tokio::fs::create_dir_all(dirs.media_dir(project.id)).await?;
+    state.crash.at("upload-streamed");
+    let media_dir = dirs.media_dir(project.id);
     let dest = dirs.media_file(project.id, &stored_name)?;
-    tokio::fs::rename(&part, &dest).await?;
+    let placed = async {
+        tokio::fs::create_dir_all(&media_dir).await?;
+        tokio::fs::rename(&part, &dest).await?;
+        // The rename is durable before the record says the file is there.
+        tokio::fs::File::open(&media_dir).await?.sync_all().await?;
+        Ok::<(), std::io::Error>(())
+    };
+    if let Err(e) = placed.await {
+        let _ = tokio::fs::remove_file(&part).await;
+        let _ = tokio::fs::remove_file(&dest).await;
+        return Err(ApiError::internal(e));
+    }
+    state.crash.at("upload-renamed");
 
-    let media = state.ctx.store.create_media(project.id, &label, &stored_name, written as i64, user.id).await?;
-    let params = serde_json::json!({ "media_id": media.id, "label": label });
-    let job = state.ctx.store.create_job(crate::jobs::JobKind::Probe.as_str(), project.id, &params, Some(user.id)).await?;
+    // The record and its probe job in one transaction; without them the file goes.
+    let probe = crate::jobs::JobKind::Probe.as_str();
+    let created = state
+        .ctx
+        .store
+        .create_media_with_job(project.id, &label, &stored_name, written as i64, user.id, probe, |id| serde_json::json!({ "media_id": id, "label": label }))
+        .await;
+    let (media, job) = match created {
+        Ok(made) => made,
+        Err(e) => {
+            let _ = tokio::fs::remove_file(&dest).await;
+            return Err(e.into());
+        }
+    };
+    state.crash.at("upload-committed");
     state.runner.changed(&job);
     tracing::info!("{} uploaded {label} ({} bytes) to project {}", user.username, written, project.id);
     Ok(Json(Uploaded { media_id: media.id, job_id: job.id, label, size_bytes: written }))
