@@ -1,7 +1,10 @@
 //! The gallery's work on face set folders, for the app's server functions: sorting and grouping
 //! from the engine's measures (kept in a [`FaceIndex`] per set, in memory and on disk), and the
 //! trash with the alignments store kept in step. One change at a time per set (a lock per
-//! folder), so two people deleting at once both land and the store loses neither.
+//! folder, from the server's [`SetLocks`], shared with the extract job), so two people deleting
+//! at once both land and the store loses neither, and an extraction running or resumed on the
+//! same set never saves its alignments store over an edit, a trash or a restore (see
+//! [`SetLocks`]).
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -18,6 +21,28 @@ use doppel_engine::sort::{self, FaceIndex, SortError, SortKey};
 
 use crate::events::{EventBody, EventHub};
 
+/// The per-folder locks of face sets, one registry for the whole server (in its state, handed
+/// to the gallery's [`EngineCuration`] and to the job runner), so every writer of a set's
+/// alignments store takes the same lock:
+///
+/// - trash, restore and hand edits hold it for their whole change (face files and store);
+/// - the extract job holds it around each save of the store (every 5 s and at the end), and
+///   that save merges: it reads the store again under the lock and puts in only the frames
+///   and faces this run added since its last save, leaving every other entry as the gallery
+///   left it (a face trashed meanwhile stays out, a face edited meanwhile keeps its edit; see
+///   `doppel_engine::extract`). So an edit or trash made while an extraction runs or resumes
+///   survives it, and the check-then-act window of the app's "the extraction is still
+///   running" refusal of trash and restore loses nothing either.
+#[derive(Clone, Default)]
+pub struct SetLocks(Arc<Mutex<HashMap<PathBuf, Arc<Mutex<()>>>>>);
+
+impl SetLocks {
+    /// The lock of the face set folder `dir` (the same one for every caller naming it).
+    pub fn folder(&self, dir: &Path) -> Arc<Mutex<()>> {
+        lock(&self.0).entry(dir.to_path_buf()).or_default().clone()
+    }
+}
+
 /// Face sets whose measures stay in memory (about 1 KB a face); others are read from disk.
 const INDEXES_KEPT: usize = 8;
 
@@ -27,12 +52,13 @@ pub struct EngineCuration {
     /// The face networks, loaded on the first Re-align.
     analyzer: Mutex<Option<doppel_engine::analyze::FaceAnalyzer>>,
     indexes: Mutex<Vec<(PathBuf, Arc<Mutex<FaceIndex>>)>>,
-    locks: Mutex<HashMap<PathBuf, Arc<Mutex<()>>>>,
+    locks: SetLocks,
 }
 
 impl EngineCuration {
-    pub fn new(hub: EventHub, engine: crate::jobs::EngineConfig) -> EngineCuration {
-        EngineCuration { hub, engine, analyzer: Mutex::new(None), indexes: Mutex::new(Vec::new()), locks: Mutex::new(HashMap::new()) }
+    /// `locks` is the server's one registry of set folder locks, shared with the extract job.
+    pub fn new(hub: EventHub, engine: crate::jobs::EngineConfig, locks: SetLocks) -> EngineCuration {
+        EngineCuration { hub, engine, analyzer: Mutex::new(None), indexes: Mutex::new(Vec::new()), locks }
     }
 
     /// The set's index, most recently used first; loaded from `file` when not in memory.
@@ -48,7 +74,7 @@ impl EngineCuration {
     }
 
     fn folder_lock(&self, dir: &Path) -> Arc<Mutex<()>> {
-        lock(&self.locks).entry(dir.to_path_buf()).or_default().clone()
+        self.locks.folder(dir)
     }
 
     fn moved(&self, dir: &Path, files: &[String], restore: bool) -> Result<FacesMoved, CurationError> {
