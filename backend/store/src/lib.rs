@@ -36,6 +36,8 @@ use std::time::Duration;
 pub struct Store {
     pool: SqlitePool,
     dirs: DataDir,
+    /// Argon2, off the async runtime and bounded (see `password`).
+    hasher: password::Hasher,
 }
 
 impl Store {
@@ -50,7 +52,7 @@ impl Store {
             .busy_timeout(Duration::from_secs(10));
         let pool = SqlitePoolOptions::new().max_connections(8).connect_with(options).await?;
         sqlx::migrate!("./migrations").run(&pool).await?;
-        Ok(Store { pool, dirs })
+        Ok(Store { pool, dirs, hasher: password::Hasher::new() })
     }
 
     /// The connection pool, shared with the session store.

@@ -194,35 +194,93 @@ impl Store {
             .collect()
     }
 
-    /// Gives an existing user a role on the project (or changes it). Owners only. The last owner
-    /// cannot demote themselves.
+    /// Gives an existing user a role on the project (or changes it). Owners only. No change
+    /// leaves the project without an owner: the check and the change are one write
+    /// transaction, so two owners demoting each other at once cannot both succeed.
     pub async fn set_member(&self, by: i64, project: i64, username: &str, role: Role) -> Result<Member, StoreError> {
-        self.live_project_for(by, project, Role::Owner).await?;
-        let target = self
-            .user_by_name(username)
-            .await
-            .map_err(|_| StoreError::invalid(format!("there is no user named '{}'", username.trim())))?;
-        if target.id == by && role != Role::Owner {
-            let owners: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM members WHERE project_id = ? AND role = 'owner'")
-                .bind(project)
-                .fetch_one(self.pool())
-                .await?;
-            if owners <= 1 {
-                return Err(StoreError::invalid("a project needs at least one owner"));
-            }
+        let mut tx = self.write_tx().await?;
+        require_owner(&mut tx, by, project).await?;
+        let (target, name) = user_named(&mut tx, username).await?;
+        if member_role(&mut tx, target, project).await? == Some(Role::Owner) && role != Role::Owner {
+            keep_an_owner(&mut tx, project).await?;
         }
         sqlx::query(
             "INSERT INTO members (project_id, user_id, role, added_at) VALUES (?, ?, ?, ?) \
              ON CONFLICT (project_id, user_id) DO UPDATE SET role = excluded.role",
         )
         .bind(project)
-        .bind(target.id)
+        .bind(target)
         .bind(role.as_str())
         .bind(now())
-        .execute(self.pool())
+        .execute(&mut *tx)
         .await?;
-        Ok(Member { user_id: target.id, username: target.username, role })
+        tx.commit().await?;
+        Ok(Member { user_id: target, username: name, role })
     }
+
+    /// Takes a member off the project (they get 404 for it from then on). Owners only; the
+    /// last owner stays, checked in the same write transaction as the removal.
+    pub async fn remove_member(&self, by: i64, project: i64, username: &str) -> Result<(), StoreError> {
+        let mut tx = self.write_tx().await?;
+        require_owner(&mut tx, by, project).await?;
+        let (target, name) = user_named(&mut tx, username).await?;
+        match member_role(&mut tx, target, project).await? {
+            None => return Err(StoreError::invalid(format!("{name} is not a member of this project"))),
+            Some(Role::Owner) => keep_an_owner(&mut tx, project).await?,
+            Some(_) => {}
+        }
+        sqlx::query("DELETE FROM members WHERE project_id = ? AND user_id = ?")
+            .bind(project)
+            .bind(target)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+}
+
+type Tx = sqlx::Transaction<'static, sqlx::Sqlite>;
+
+/// `user`'s role on the project, if it is live (not in the trash) and they have one.
+async fn member_role(tx: &mut Tx, user: i64, project: i64) -> Result<Option<Role>, StoreError> {
+    let role: Option<String> = sqlx::query_scalar(
+        "SELECT m.role FROM members m JOIN projects p ON p.id = m.project_id \
+         WHERE m.project_id = ? AND m.user_id = ? AND p.trashed_at IS NULL",
+    )
+    .bind(project)
+    .bind(user)
+    .fetch_optional(&mut **tx)
+    .await?;
+    role.as_deref().map(Role::parse).transpose()
+}
+
+/// [`Store::live_project_for`] with [`Role::Owner`], inside the transaction.
+async fn require_owner(tx: &mut Tx, user: i64, project: i64) -> Result<(), StoreError> {
+    match member_role(tx, user, project).await? {
+        None => Err(StoreError::NotFound),
+        Some(Role::Owner) => Ok(()),
+        Some(_) => Err(StoreError::Forbidden),
+    }
+}
+
+async fn user_named(tx: &mut Tx, username: &str) -> Result<(i64, String), StoreError> {
+    sqlx::query_as("SELECT id, username FROM users WHERE username = ?")
+        .bind(username.trim())
+        .fetch_optional(&mut **tx)
+        .await?
+        .ok_or_else(|| StoreError::invalid(format!("there is no user named '{}'", username.trim())))
+}
+
+/// Refuses when taking one owner away would leave none.
+async fn keep_an_owner(tx: &mut Tx, project: i64) -> Result<(), StoreError> {
+    let owners: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM members WHERE project_id = ? AND role = 'owner'")
+        .bind(project)
+        .fetch_one(&mut **tx)
+        .await?;
+    if owners <= 1 {
+        return Err(StoreError::invalid("a project needs at least one owner: make someone else an owner first"));
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -282,5 +340,61 @@ mod tests {
         assert_eq!(s.rename_project(owner.id, p.id, "Renamed").await.unwrap().name, "Renamed");
         assert!(matches!(s.set_member(owner.id, p.id, "owner", Role::Viewer).await, Err(StoreError::Invalid(_))));
         assert!(matches!(s.set_member(owner.id, p.id, "ghost", Role::Viewer).await, Err(StoreError::Invalid(_))));
+    }
+
+    #[tokio::test]
+    async fn owners_remove_members_but_not_the_last_owner() {
+        let t = temp_store().await;
+        let s = &t.store;
+        let owner = s.create_user("owner", "password1", false).await.unwrap();
+        let editor = s.create_user("editor", "password1", false).await.unwrap();
+        s.create_user("stranger", "password1", false).await.unwrap();
+        let p = s.create_project(owner.id, "Swap").await.unwrap();
+        s.set_member(owner.id, p.id, "editor", Role::Editor).await.unwrap();
+        assert!(matches!(s.remove_member(editor.id, p.id, "owner").await, Err(StoreError::Forbidden)));
+        assert!(matches!(s.remove_member(owner.id, p.id, "owner").await, Err(StoreError::Invalid(_))));
+        assert!(matches!(s.remove_member(owner.id, p.id, "stranger").await, Err(StoreError::Invalid(_))));
+        s.remove_member(owner.id, p.id, "EDITOR").await.unwrap();
+        assert!(matches!(s.project_for(editor.id, p.id, Role::Viewer).await, Err(StoreError::NotFound)));
+        // Another owner may demote or remove the first, as long as one remains.
+        s.set_member(owner.id, p.id, "editor", Role::Owner).await.unwrap();
+        s.set_member(editor.id, p.id, "owner", Role::Viewer).await.unwrap();
+        assert!(matches!(s.set_member(editor.id, p.id, "editor", Role::Viewer).await, Err(StoreError::Invalid(_))));
+        assert!(matches!(s.set_member(owner.id, p.id, "editor", Role::Viewer).await, Err(StoreError::Forbidden)));
+    }
+
+    async fn owner_count(s: &crate::Store, project: i64) -> i64 {
+        sqlx::query_scalar("SELECT COUNT(*) FROM members WHERE project_id = ? AND role = 'owner'")
+            .bind(project)
+            .fetch_one(s.pool())
+            .await
+            .unwrap()
+    }
+
+    /// Two owners demoting each other, or themselves, or removing each other, at the same
+    /// moment: one of them wins and one owner always remains.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn concurrent_demotions_leave_an_owner() {
+        let t = temp_store().await;
+        let s = &t.store;
+        let a = s.create_user("a", "password1", false).await.unwrap();
+        let b = s.create_user("b", "password1", false).await.unwrap();
+        for round in 0..20 {
+            let p = s.create_project(a.id, &format!("P{round}")).await.unwrap();
+            s.set_member(a.id, p.id, "b", Role::Owner).await.unwrap();
+            let (x, y) = match round % 3 {
+                0 => {
+                    let (x, y) = tokio::join!(s.set_member(a.id, p.id, "b", Role::Editor), s.set_member(b.id, p.id, "a", Role::Editor));
+                    (x.map(drop), y.map(drop))
+                }
+                1 => {
+                    let (x, y) = tokio::join!(s.set_member(a.id, p.id, "a", Role::Viewer), s.set_member(b.id, p.id, "b", Role::Viewer));
+                    (x.map(drop), y.map(drop))
+                }
+                _ => tokio::join!(s.remove_member(a.id, p.id, "b"), s.remove_member(b.id, p.id, "a")),
+            };
+            assert_eq!(owner_count(s, p.id).await, 1, "round {round}: {x:?} {y:?}");
+            assert!(x.is_ok() != y.is_ok(), "round {round}: exactly one wins: {x:?} {y:?}");
+        }
     }
 }
