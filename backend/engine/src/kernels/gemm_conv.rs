@@ -9,7 +9,8 @@
 //! stride or padding reads the input as `col` directly.
 
 use super::phased::Phased;
-use super::{Activation, ConvShape, SyncPtr};
+use super::raw::{gemm_checked, Layout, Mat, MatMut, SharedMut};
+use super::{Activation, ConvShape};
 use rayon::prelude::*;
 
 /// Floats of one tile's `col` matrix (256 KB): a tile's input and output stay in the L2 cache.
@@ -20,7 +21,9 @@ const TILE_FLOATS: usize = 64 << 10;
 const PARALLEL_TILES: usize = 4;
 
 /// `act(conv(x, w) + bias)` for `x` `[N, C, H, W]` and `w` `[CO, C, KH, KW]`, row-major f32.
+/// Panics when the slices are not as long as `s` says.
 pub fn conv2d(x: &[f32], w: &[f32], bias: Option<&[f32]>, s: &ConvShape, act: Activation) -> Vec<f32> {
+    s.check_operands(x, w, bias, s.c);
     let [n, co, oh, ow] = s.output();
     let (p, k) = (oh * ow, s.c * s.kh * s.kw);
     let mut out = vec![0.0f32; n * co * p];
@@ -34,57 +37,49 @@ pub fn conv2d(x: &[f32], w: &[f32], bias: Option<&[f32]>, s: &ConvShape, act: Ac
     // im2col copies runs of the padded, phase-split input (x itself when there is no padding
     // and no stride).
     let phased = Phased::new(x, s);
-    let dst = SyncPtr(out.as_mut_ptr());
+    let dst = SharedMut::new(&mut out);
     let run = |(q0, q1): (usize, usize), col: &mut Vec<f32>, tmp: &mut Vec<f32>, par: gemm::Parallelism| {
         let nc = q1 - q0;
         let (image, p0) = (q0 / p, q0 % p);
         let one_image = p0 + nc <= p;
-        let (rhs, rhs_rs) = if direct && one_image {
-            (x[image * s.c * p + p0..].as_ptr(), p)
+        let lhs = Mat::row_major(w, co, k);
+        let rhs = if direct && one_image {
+            // k = C rows of the image's planes, P apart.
+            Mat::new(&x[image * s.c * p + p0..], Layout::rows_apart(k, nc, p))
         } else {
             // Grown, never cleared: im2col writes every float of it.
             if col.len() < k * nc {
                 col.resize(k * nc, 0.0);
             }
             im2col(&phased, s, q0, q1, &mut col[..k * nc], !matches!(par, gemm::Parallelism::None));
-            (col.as_ptr(), nc)
+            Mat::row_major(&col[..k * nc], k, nc)
         };
-        let (target, dst_rs) = if one_image {
-            // SAFETY: tiles are disjoint ranges of q; this one owns out[image, :, p0..p0 + nc].
-            (unsafe { dst.at(image * co * p + p0) }, p)
+        if one_image {
+            // SAFETY: tiles are disjoint ranges of q and this one lies in one image, so the
+            // view's elements, out[image, c, p0..p0 + nc] for every c, are this tile's alone.
+            let mut target = unsafe { dst.matrix(image * co * p + p0, Layout::rows_apart(co, nc, p)) };
+            gemm_checked(&mut target, false, lhs, rhs, par);
+            for c in 0..co {
+                finish(target.row(c), bias.map_or(0.0, |b| b[c]), act);
+            }
         } else {
             tmp.clear();
             tmp.resize(co * nc, 0.0);
-            (tmp.as_mut_ptr(), nc)
-        };
-        // SAFETY: W is [co, k] (rows k apart), rhs is [k, nc] (rows rhs_rs apart) and target
-        // has co rows of nc floats, dst_rs apart, all inside their buffers.
-        unsafe {
-            gemm::gemm(
-                co, nc, k,
-                target, 1, dst_rs as isize,
-                false,
-                w.as_ptr(), 1, k as isize,
-                rhs, 1, rhs_rs as isize,
-                0.0, 1.0,
-                false, false, false,
-                par,
-            );
-        }
-        if one_image {
-            for c in 0..co {
-                // SAFETY: row c of this tile's block of the output, owned by this tile.
-                let row = unsafe { std::slice::from_raw_parts_mut(target.add(c * p), nc) };
-                finish(row, bias.map_or(0.0, |b| b[c]), act);
-            }
-        } else {
-            for (j, q) in (q0..q1).enumerate() {
+            gemm_checked(&mut MatMut::row_major(&mut tmp[..], co, nc), false, lhs, rhs, par);
+            // The tile's part of each image it spans: positions pos..pos + len of every plane.
+            let mut q = q0;
+            while q < q1 {
                 let (image, pos) = (q / p, q % p);
+                let len = (p - pos).min(q1 - q);
                 for c in 0..co {
-                    let v = tmp[c * nc + j] + bias.map_or(0.0, |b| b[c]);
-                    // SAFETY: position q of the output belongs to this tile only.
-                    unsafe { *dst.at((image * co + c) * p + pos) = act.apply(v) };
+                    // SAFETY: positions q..q + len of the output belong to this tile only.
+                    let row = unsafe { dst.slice((image * co + c) * p + pos, len) };
+                    let b = bias.map_or(0.0, |b| b[c]);
+                    for (o, v) in row.iter_mut().zip(&tmp[c * nc + q - q0..][..len]) {
+                        *o = act.apply(v + b);
+                    }
                 }
+                q += len;
             }
         }
     };
@@ -174,7 +169,7 @@ mod tests {
             for &(q0, q1) in &tiles {
                 assert_eq!(q0, next, "k {k} p {p}: contiguous");
                 assert!(q1 > q0);
-                let whole_images = q0 % p == 0 && (q1 - q0) % p == 0 || q1 == total && q0 % p == 0;
+                let whole_images = q0 % p == 0 && ((q1 - q0) % p == 0 || q1 == total);
                 assert!(q0 / p == (q1 - 1) / p || whole_images, "k {k} p {p}: tile {q0}..{q1} straddles images");
                 next = q1;
             }

@@ -12,11 +12,19 @@
 //! autodiff it runs these kernels through a Burn backend extension; on any other device
 //! (CUDA, or a training graph) it is Burn's `Conv2d::forward` followed by the activation, so
 //! callers need not know where they run.
+//!
+//! Unsafe code: every matrix product goes through [`raw::gemm_checked`] (views checked
+//! against their buffers, shapes against each other), parallel tasks reach their part of a
+//! shared output through [`raw::SharedMut`] (bounds checked), and each SIMD path runs only
+//! with a [`cpu`] token from run-time detection. Every unsafe block states its SAFETY.
+#![deny(clippy::undocumented_unsafe_blocks, clippy::missing_safety_doc)]
 
+pub mod cpu;
 pub mod depthwise;
 pub mod few_filters;
 pub mod gemm_conv;
 mod phased;
+pub(crate) mod raw;
 pub mod winograd;
 #[cfg(test)]
 mod tests;
@@ -100,6 +108,18 @@ pub struct ConvShape {
 }
 
 impl ConvShape {
+    /// Panics unless the sizes describe a convolution (filters, strides of at least 1) and
+    /// `x`, `w` and `bias` are as long as they say: the kernels' own bounds rest on this.
+    /// `filter_channels` is `c` for a dense convolution, 1 for a depthwise one.
+    pub fn check_operands(&self, x: &[f32], w: &[f32], bias: Option<&[f32]>, filter_channels: usize) {
+        assert!(self.kh >= 1 && self.kw >= 1 && self.stride[0] >= 1 && self.stride[1] >= 1, "{self:?}: no filter or stride");
+        let (py, px) = (self.pad[0].0 + self.pad[0].1, self.pad[1].0 + self.pad[1].1);
+        assert!(self.h + py >= self.kh && self.w + px >= self.kw, "{self:?}: the filter is larger than the padded input");
+        assert_eq!(x.len(), self.n * self.c * self.h * self.w, "{self:?}: input length");
+        assert_eq!(w.len(), self.co * filter_channels * self.kh * self.kw, "{self:?}: filter length");
+        assert!(bias.is_none_or(|b| b.len() == self.co), "{self:?}: bias length");
+    }
+
     /// The output's `[n, co, oh, ow]`.
     pub fn output(&self) -> [usize; 4] {
         let out = |size: usize, k: usize, s: usize, (a, b): (usize, usize)| (size + a + b).saturating_sub(k) / s + 1;
@@ -144,28 +164,7 @@ where
 
 /// Whether this CPU runs the kernels written for AVX-512F.
 pub fn has_avx512() -> bool {
-    #[cfg(target_arch = "x86_64")]
-    return std::arch::is_x86_feature_detected!("avx512f");
-    #[cfg(not(target_arch = "x86_64"))]
-    false
-}
-
-/// A raw pointer the kernels' parallel tasks write through, each to its own part.
-#[derive(Clone, Copy)]
-struct SyncPtr(*mut f32);
-// SAFETY: the kernels hand every task a disjoint range of the buffer behind the pointer,
-// which outlives the parallel loop.
-unsafe impl Send for SyncPtr {}
-unsafe impl Sync for SyncPtr {}
-
-impl SyncPtr {
-    /// The pointer `offset` floats on.
-    ///
-    /// # Safety
-    /// As [`pointer::add`]: the result must stay inside the buffer.
-    unsafe fn at(self, offset: usize) -> *mut f32 {
-        unsafe { self.0.add(offset) }
-    }
+    cpu::Avx512::detect().is_some()
 }
 
 #[backend_extension(Flex)]

@@ -14,7 +14,8 @@
 //! output tile is written.
 
 use super::phased::Phased;
-use super::{Activation, ConvShape, SyncPtr};
+use super::raw::{gemm_checked, Mat, MatMut, SharedMut};
+use super::{Activation, ConvShape};
 use rayon::prelude::*;
 
 /// Fewest input and output channels for which the products outweigh the transforms.
@@ -28,8 +29,11 @@ pub fn applies(s: &ConvShape) -> bool {
     s.kh == 3 && s.kw == 3 && s.stride == [1, 1] && s.c >= MIN_CHANNELS && s.co >= MIN_CHANNELS
 }
 
-/// `act(conv(x, w) + bias)` for `x` `[N, C, H, W]` and `w` `[CO, C, 3, 3]`, stride 1.
+/// `act(conv(x, w) + bias)` for `x` `[N, C, H, W]` and `w` `[CO, C, 3, 3]`, stride 1 ([`applies`]).
+/// Panics when the slices are not as long as `s` says.
 pub fn conv2d(x: &[f32], w: &[f32], bias: Option<&[f32]>, s: &ConvShape, act: Activation) -> Vec<f32> {
+    assert!(s.kh == 3 && s.kw == 3 && s.stride == [1, 1], "{s:?}: Winograd F(2x2, 3x3) takes 3x3 stride-1 convolutions");
+    s.check_operands(x, w, bias, s.c);
     let [n, co, oh, ow] = s.output();
     let mut out = vec![0.0f32; n * co * oh * ow];
     if out.is_empty() {
@@ -43,7 +47,7 @@ pub fn conv2d(x: &[f32], w: &[f32], bias: Option<&[f32]>, s: &ConvShape, act: Ac
     let padded = Phased::new(x, &even);
     let block = block_tiles(s.c, co);
     let blocks: Vec<(usize, usize)> = (0..tiles).step_by(block).map(|t0| (t0, (t0 + block).min(tiles))).collect();
-    let dst = SyncPtr(out.as_mut_ptr());
+    let dst = SharedMut::new(&mut out);
     let run = |(t0, t1): (usize, usize), v: &mut Vec<f32>, m: &mut Vec<f32>, par: gemm::Parallelism| {
         let nt = t1 - t0;
         let parallel = !matches!(par, gemm::Parallelism::None);
@@ -55,20 +59,10 @@ pub fn conv2d(x: &[f32], w: &[f32], bias: Option<&[f32]>, s: &ConvShape, act: Ac
         }
         inputs(&padded, s.c, &grid, t0, t1, &mut v[..16 * s.c * nt], parallel);
         for e in 0..16 {
-            // SAFETY: U_e is [co, c] (rows c apart), V_e [c, nt] (rows nt apart) and M_e
-            // [co, nt], each inside its buffer.
-            unsafe {
-                gemm::gemm(
-                    co, nt, s.c,
-                    m.as_mut_ptr().add(e * co * nt), 1, nt as isize,
-                    false,
-                    u.as_ptr().add(e * co * s.c), 1, s.c as isize,
-                    v.as_ptr().add(e * s.c * nt), 1, nt as isize,
-                    0.0, 1.0,
-                    false, false, false,
-                    par,
-                );
-            }
+            // M_e [co, nt] = U_e [co, c] x V_e [c, nt].
+            let mut m_e = MatMut::row_major(&mut m[e * co * nt..][..co * nt], co, nt);
+            let (u_e, v_e) = (Mat::row_major(&u[e * co * s.c..][..co * s.c], co, s.c), Mat::row_major(&v[e * s.c * nt..][..s.c * nt], s.c, nt));
+            gemm_checked(&mut m_e, false, u_e, v_e, par);
         }
         outputs(&m[..16 * co * nt], bias, act, co, &grid, t0, t1, dst, parallel);
     };
@@ -116,7 +110,8 @@ fn block_tiles(c: usize, co: usize) -> usize {
 fn filters(w: &[f32], s: &ConvShape) -> Vec<f32> {
     let (c, co) = (s.c, s.co);
     let mut u = vec![0.0f32; 16 * co * c];
-    let dst = SyncPtr(u.as_mut_ptr());
+    assert_eq!(w.len(), co * c * 9, "{s:?}: filter length");
+    let dst = SharedMut::new(&mut u);
     w.par_chunks(9 * c).enumerate().for_each(|(o, filters)| {
         for (ci, g) in filters.chunks_exact(9).enumerate() {
             // G g: 4 rows of 3 from the filter's rows.
@@ -131,8 +126,9 @@ fn filters(w: &[f32], s: &ConvShape) -> Vec<f32> {
             for (i, t) in t.iter().enumerate() {
                 let row = [t[0], 0.5 * (t[0] + t[1] + t[2]), 0.5 * (t[0] - t[1] + t[2]), t[2]];
                 for (j, v) in row.into_iter().enumerate() {
-                    // SAFETY: element (i, j) of filter (o, ci): each written by this task only.
-                    unsafe { *dst.at(((i * 4 + j) * co + o) * c + ci) = v };
+                    // SAFETY: element (i, j) of filter (o, ci): only this task (filter o)
+                    // writes it. (The write checks its bounds.)
+                    unsafe { dst.write(((i * 4 + j) * co + o) * c + ci, v) };
                 }
             }
         }
@@ -149,7 +145,7 @@ const CHUNK: usize = 64;
 fn inputs(x: &Phased, c_in: usize, grid: &Grid, t0: usize, t1: usize, v: &mut [f32], parallel: bool) {
     let nt = t1 - t0;
     assert!(v.len() >= 16 * c_in * nt);
-    let cells = SyncPtr(v.as_mut_ptr());
+    let cells = SharedMut::new(v);
     let each = |c: usize| {
         let mut b = [[0.0f32; 2 * CHUNK + 2]; 4];
         for (t, image, ty, tx0, len) in grid.runs(t0, t1) {
@@ -169,9 +165,10 @@ fn inputs(x: &Phased, c_in: usize, grid: &Grid, t0: usize, t1: usize, v: &mut [f
                 }
                 let k0 = t + piece - t0;
                 for (i, b) in b.iter().enumerate() {
-                    // SAFETY: rows (e, c) of V for e = 4i..4i + 4, floats k0..k0 + n: inside V
-                    // (asserted), distinct rows, and channel c's task alone writes them.
-                    let row = |j: usize| unsafe { std::slice::from_raw_parts_mut(cells.at(((i * 4 + j) * c_in + c) * nt + k0), n) };
+                    // SAFETY: rows (e, c) of V for e = 4i..4i + 4, floats k0..k0 + n (k0 + n
+                    // <= nt): four distinct rows, which channel c's task alone writes, and
+                    // this task holds no other slice of them. (Each slice checks its bounds.)
+                    let row = |j: usize| unsafe { cells.slice(((i * 4 + j) * c_in + c) * nt + k0, n) };
                     let (v0, v1, v2, v3) = (row(0), row(1), row(2), row(3));
                     for k in 0..n {
                         let (a0, a1, a2, a3) = (b[2 * k], b[2 * k + 1], b[2 * k + 2], b[2 * k + 3]);
@@ -194,7 +191,7 @@ fn inputs(x: &Phased, c_in: usize, grid: &Grid, t0: usize, t1: usize, v: &mut [f
 /// Output tiles `t0..t1`: `y = A^T M A` per filter and tile, plus the bias, activated, the
 /// parts inside the output written into `out` `[N, CO, OH, OW]`.
 #[allow(clippy::too_many_arguments)]
-fn outputs(m: &[f32], bias: Option<&[f32]>, act: Activation, co: usize, grid: &Grid, t0: usize, t1: usize, out: SyncPtr, parallel: bool) {
+fn outputs(m: &[f32], bias: Option<&[f32]>, act: Activation, co: usize, grid: &Grid, t0: usize, t1: usize, out: SharedMut<'_>, parallel: bool) {
     let nt = t1 - t0;
     let filter = |o: usize| {
         let bias = bias.map_or(0.0, |b| b[o]);
@@ -230,8 +227,8 @@ fn outputs(m: &[f32], bias: Option<&[f32]>, act: Activation, co: usize, grid: &G
                         continue;
                     }
                     // SAFETY: columns col0..col0 + width of row `row` of plane (image, o):
-                    // these tiles' and this filter's alone.
-                    let dst = unsafe { std::slice::from_raw_parts_mut(out.at(((image * co + o) * grid.oh + row) * grid.ow + col0), width) };
+                    // these tiles' (blocks are disjoint) and this filter's task's alone.
+                    let dst = unsafe { out.slice(((image * co + o) * grid.oh + row) * grid.ow + col0, width) };
                     for (k, pair) in dst.chunks_mut(2).enumerate() {
                         pair[0] = y[2 * i][k];
                         if let Some(second) = pair.get_mut(1) {

@@ -6,10 +6,13 @@
 //! where Burn 0.22's defaults (a convolution over swapped axes, a transposed convolution) run
 //! as many thin products.
 
+#![deny(clippy::undocumented_unsafe_blocks, clippy::missing_safety_doc)]
+
 use burn::backend::ops::ConvOptions;
 use rayon::prelude::*;
 
 use super::stride1_grad::{self, FEW_FILTERS};
+use crate::kernels::raw::{gemm_checked, Layout, Mat, MatMut};
 
 /// The CPU kernel for gradient `which` of a convolution, or `None` where Burn's own is the
 /// one to use. Measured at the Original model's shapes (batch 16) against Burn 0.22's:
@@ -21,6 +24,9 @@ use super::stride1_grad::{self, FEW_FILTERS};
 /// - input, 4x4 output maps: [`input_grad`], 2.2-2.4x faster (0.4-0.8x on 8x8 and larger,
 ///   where Burn's transposed convolution is efficient).
 pub fn kernel_for(shape: &GradShape, options: &ConvOptions<2>, which: Gradient) -> Option<GradKernel> {
+    if !shape.consistent(options) {
+        return None;
+    }
     let few = stride1_grad::is_stride1(shape, options) && shape.y[1] <= FEW_FILTERS;
     match which {
         Gradient::Weight if shape.y[1] >= 16 => Some(GradKernel::WeightGemm),
@@ -68,6 +74,17 @@ impl GradShape {
         (self.x[1] * self.w[2] * self.w[3], self.y[2] * self.y[3])
     }
 
+    /// Whether the output's sides are what convolution `o` makes of the input and filters,
+    /// and the batch and channels agree (one group).
+    pub fn consistent(&self, o: &ConvOptions<2>) -> bool {
+        let out = |axis: usize| {
+            let (size, k, (before, after)) = (self.x[2 + axis], self.w[2 + axis], o.padding[axis]);
+            let reach = o.dilation[axis] * (k.max(1) - 1) + 1;
+            (size + before + after).checked_sub(reach).map(|span| span / o.stride[axis].max(1) + 1)
+        };
+        o.groups == 1 && self.y[0] == self.x[0] && self.w[1] == self.x[1] && self.y[1] == self.w[0] && self.w[2] > 0 && self.w[3] > 0 && out(0) == Some(self.y[2]) && out(1) == Some(self.y[3])
+    }
+
     /// Images per chunk, so a chunk's im2col matrix stays under [`CHUNK_FLOATS`].
     fn per_chunk(&self) -> usize {
         let (k, p) = self.k_p();
@@ -88,8 +105,17 @@ fn gather_grad(g: &[f32], s: &GradShape, n0: usize, nb: usize, out: &mut Vec<f32
     });
 }
 
-/// dW of a convolution, f32 row-major.
+/// Panics unless `s` is a convolution `o` makes and `a` (the input or the filters) and `g`
+/// are as long as it says.
+fn check(s: &GradShape, o: &ConvOptions<2>, a: &[f32], a_dims: [usize; 4], g: &[f32]) {
+    assert!(s.consistent(o), "{s:?} is no convolution of {o:?}");
+    assert_eq!(a.len(), a_dims.iter().product::<usize>(), "{s:?}: operand length");
+    assert_eq!(g.len(), s.y.iter().product::<usize>(), "{s:?}: output gradient length");
+}
+
+/// dW of a convolution, f32 row-major. Panics when the slices are not as long as `s` says.
 pub fn weight_grad(x: &[f32], g: &[f32], s: &GradShape, o: &ConvOptions<2>) -> Vec<f32> {
+    check(s, o, x, s.x, g);
     let (n, co) = (s.x[0], s.y[1]);
     let (k, p) = s.k_p();
     let mut dw = vec![0.0f32; co * k];
@@ -103,16 +129,15 @@ pub fn weight_grad(x: &[f32], g: &[f32], s: &GradShape, o: &ConvOptions<2>) -> V
         im2col(x, s, n0, nb, o, &mut col);
         gather_grad(g, s, n0, nb, &mut lhs);
         // dW (co x k) += dY (co x nb*p) * cols (nb*p x k).
-        // SAFETY: the slices are as long as the shapes and strides describe.
-        unsafe {
-            gemm::gemm(co, k, nb * p, dw.as_mut_ptr(), 1, k as isize, c > 0, lhs.as_ptr(), 1, (nb * p) as isize, col.as_ptr(), 1, k as isize, 1.0, 1.0, false, false, false, gemm::Parallelism::Rayon(0));
-        }
+        let (dy, cols) = (Mat::row_major(&lhs, co, nb * p), Mat::row_major(&col, nb * p, k));
+        gemm_checked(&mut MatMut::row_major(&mut dw, co, k), c > 0, dy, cols, gemm::Parallelism::Rayon(0));
     }
     dw
 }
 
-/// dX of a convolution, f32 row-major.
+/// dX of a convolution, f32 row-major. Panics when the slices are not as long as `s` says.
 pub fn input_grad(w: &[f32], g: &[f32], s: &GradShape, o: &ConvOptions<2>) -> Vec<f32> {
+    check(s, o, w, s.w, g);
     let [n, c, h, wd] = s.x;
     let co = s.y[1];
     let (k, p) = s.k_p();
@@ -127,11 +152,9 @@ pub fn input_grad(w: &[f32], g: &[f32], s: &GradShape, o: &ConvOptions<2>) -> Ve
         gather_grad(g, s, n0, nb, &mut lhs);
         col.clear();
         col.resize(nb * p * k, 0.0);
-        // cols (nb*p x k) = dY^T (nb*p x co) * W (co x k).
-        // SAFETY: the slices are as long as the shapes and strides describe.
-        unsafe {
-            gemm::gemm(nb * p, k, co, col.as_mut_ptr(), 1, k as isize, false, lhs.as_ptr(), (nb * p) as isize, 1, w.as_ptr(), 1, k as isize, 0.0, 1.0, false, false, false, gemm::Parallelism::Rayon(0));
-        }
+        // cols (nb*p x k) = dY^T (nb*p x co) * W (co x k), dY^T read from dY [co, nb*p].
+        let (dy_t, filters) = (Mat::new(&lhs, Layout::transposed(nb * p, co)), Mat::row_major(w, co, k));
+        gemm_checked(&mut MatMut::row_major(&mut col, nb * p, k), false, dy_t, filters, gemm::Parallelism::Rayon(0));
         col2im(&col, s, n0, nb, o, &mut dx);
     }
     dx
@@ -247,7 +270,8 @@ mod tests {
     #[test]
     fn gemm_gradients_match_burns() {
         // (batch, in, side, out, kernel, stride, padding, dilation)
-        for (n, c, side, co, k, s, pad, d) in [(2, 3, 9, 4, 5, 2, 2, 1), (3, 8, 8, 16, 3, 1, 1, 1), (1, 5, 7, 3, 3, 1, 0, 2), (2, 16, 4, 32, 3, 1, 1, 1), (1, 2, 6, 2, 1, 1, 0, 1)] {
+        // The last ones are tiny: one-pixel maps, one channel, one image.
+        for (n, c, side, co, k, s, pad, d) in [(2, 3, 9, 4, 5, 2, 2, 1), (3, 8, 8, 16, 3, 1, 1, 1), (1, 5, 7, 3, 3, 1, 0, 2), (2, 16, 4, 32, 3, 1, 1, 1), (1, 2, 6, 2, 1, 1, 0, 1), (1, 1, 1, 1, 1, 1, 0, 1), (1, 1, 1, 5, 3, 1, 1, 1), (1, 2, 3, 3, 3, 2, 1, 1), (2, 1, 2, 17, 1, 1, 0, 1)] {
             let o = ConvOptions::new([s, s], [pad, pad], [d, d], 1);
             let os = (side + 2 * pad - d * (k - 1) - 1) / s + 1;
             let shape = GradShape { x: [n, c, side, side], y: [n, co, os, os], w: [co, c, k, k] };
@@ -270,5 +294,10 @@ mod tests {
         assert_eq!(pick(shape(128, 32, 256, 3, 1), &same(3)), (None, Some(GradKernel::WeightGemm)), "an upscale");
         assert_eq!(pick(shape(64, 64, 3, 5, 1), &same(5)), (Some(GradKernel::InputFlipped), Some(GradKernel::WeightFewFilters)), "the RGB output");
         assert_eq!(pick(shape(3, 32, 8, 5, 2), &strided), (None, None), "8 filters, stride 2: Burn's");
+        // Sides the convolution does not make (one row too many): Burn's, never a kernel
+        // whose bounds rest on them.
+        let wrong = GradShape { x: [16, 64, 64, 64], y: [16, 3, 65, 64], w: [3, 64, 5, 5] };
+        assert!(!wrong.consistent(&same(5)) && shape(64, 64, 3, 5, 1).consistent(&same(5)));
+        assert_eq!(pick(wrong, &same(5)), (None, None), "inconsistent shapes");
     }
 }

@@ -9,6 +9,8 @@
 //! extension like [`super::conv`]: Flex gets the kernel (on CPUs with AVX-512, else Burn's
 //! product), other backends keep Burn's gradients; weight and bias gradients are Burn's.
 
+#![deny(clippy::undocumented_unsafe_blocks, clippy::missing_safety_doc)]
+
 use burn::backend::autodiff::checkpoint::base::Checkpointer;
 use burn::backend::autodiff::checkpoint::strategy::CheckpointStrategy;
 use burn::backend::autodiff::grads::Gradients;
@@ -102,15 +104,16 @@ pub fn forward(layer: &Linear, x: Tensor<2>) -> Tensor<2> {
 }
 
 /// `dY W^T` for `g` `[rows, d_out]` and `w` `[d_in, d_out]`, f32 row-major, as `[rows, d_in]`;
-/// `None` on CPUs without AVX-512.
+/// `None` on CPUs without AVX-512. Panics when the slices are not as long as the sizes say.
 pub fn input_grad(w: &[f32], g: &[f32], rows: usize, d_in: usize, d_out: usize) -> Option<Vec<f32>> {
+    assert!(w.len() == d_in * d_out && g.len() == rows * d_out, "dense input gradient: operands not {d_in} x {d_out} and {rows} x {d_out}");
     #[cfg(target_arch = "x86_64")]
-    if crate::kernels::has_avx512() {
+    if let Some(_cpu) = crate::kernels::cpu::Avx512::detect() {
         // Row i of W gives column i of dX: tasks fill dX^T, [d_in, rows], in runs of rows.
         let mut transposed = vec![0.0f32; d_in * rows];
         if rows > 0 {
             transposed.par_chunks_mut(ROWS_PER_TASK * rows).enumerate().for_each(|(t, out)| {
-                // SAFETY: the CPU has AVX-512F.
+                // SAFETY: `_cpu` is the token of run-time detection: the CPU has AVX-512F.
                 unsafe { rows_avx512(w, g, rows, d_out, t * ROWS_PER_TASK, out) }
             });
         }
@@ -133,12 +136,10 @@ const ROWS_PER_TASK: usize = 64;
 const BLOCK: usize = 256;
 
 /// Dot products of `W`'s rows `first..` with every row of `g`, into `out` (`[.., rows]`).
-///
-/// # Safety
-/// The CPU must have AVX-512F.
+/// To be called only where the CPU has AVX-512F (a [`crate::kernels::cpu::Avx512`] token).
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f")]
-unsafe fn rows_avx512(w: &[f32], g: &[f32], rows: usize, d_out: usize, first: usize, out: &mut [f32]) {
+fn rows_avx512(w: &[f32], g: &[f32], rows: usize, d_out: usize, first: usize, out: &mut [f32]) {
     use std::arch::x86_64::{__m512, _mm512_add_ps, _mm512_fmadd_ps, _mm512_loadu_ps, _mm512_reduce_add_ps, _mm512_setzero_ps};
     const LANES: usize = 16;
     let full = d_out / LANES * LANES;
@@ -152,14 +153,21 @@ unsafe fn rows_avx512(w: &[f32], g: &[f32], rows: usize, d_out: usize, first: us
                 let grow = &g[b * d_out..][..d_out];
                 let [mut s0, mut s1] = *sums;
                 let mut j = j0;
-                // SAFETY: j + LANES <= j1 <= full <= d_out, the length of both rows.
                 while j + 2 * LANES <= j1 {
-                    s0 = _mm512_fmadd_ps(unsafe { _mm512_loadu_ps(row.as_ptr().add(j)) }, unsafe { _mm512_loadu_ps(grow.as_ptr().add(j)) }, s0);
-                    s1 = _mm512_fmadd_ps(unsafe { _mm512_loadu_ps(row.as_ptr().add(j + LANES)) }, unsafe { _mm512_loadu_ps(grow.as_ptr().add(j + LANES)) }, s1);
+                    debug_assert!(j + 2 * LANES <= row.len() && j + 2 * LANES <= grow.len());
+                    // SAFETY: reads floats j..j + 2 LANES of both rows: j + 2 LANES <= j1 <=
+                    // full <= d_out, the length of both.
+                    let (r, d) = unsafe { ([_mm512_loadu_ps(row.as_ptr().add(j)), _mm512_loadu_ps(row.as_ptr().add(j + LANES))], [_mm512_loadu_ps(grow.as_ptr().add(j)), _mm512_loadu_ps(grow.as_ptr().add(j + LANES))]) };
+                    s0 = _mm512_fmadd_ps(r[0], d[0], s0);
+                    s1 = _mm512_fmadd_ps(r[1], d[1], s1);
                     j += 2 * LANES;
                 }
                 if j < j1 {
-                    s0 = _mm512_fmadd_ps(unsafe { _mm512_loadu_ps(row.as_ptr().add(j)) }, unsafe { _mm512_loadu_ps(grow.as_ptr().add(j)) }, s0);
+                    // j0, j1 and the steps are multiples of LANES: one whole vector is left.
+                    debug_assert!(j + LANES <= j1 && j1 <= row.len() && j1 <= grow.len());
+                    // SAFETY: reads floats j..j + LANES of both rows: j + LANES <= j1 <= d_out.
+                    let (r, d) = unsafe { (_mm512_loadu_ps(row.as_ptr().add(j)), _mm512_loadu_ps(grow.as_ptr().add(j))) };
+                    s0 = _mm512_fmadd_ps(r, d, s0);
                 }
                 *sums = [s0, s1];
             }
@@ -187,7 +195,8 @@ mod tests {
     #[test]
     fn gradients_match_burns_linear() {
         let device = Device::flex().autodiff();
-        for (rows, d_in, d_out) in [(3, 70, 300), (16, 64, 1024), (1, 5, 7), (5, 130, 16)] {
+        // One row, one input, outputs shorter than a vector, one vector and one, two and three.
+        for (rows, d_in, d_out) in [(3, 70, 300), (16, 64, 1024), (1, 5, 7), (5, 130, 16), (1, 1, 1), (1, 1, 17), (2, 3, 33), (1, 65, 15), (1, 4, 32), (1, 3, 48)] {
             let layer = LinearConfig::new(d_in, d_out).init(&device);
             let x = Tensor::<2>::random([rows, d_in], Distribution::Normal(0.0, 1.0), &device);
             let r = Tensor::<2>::random([rows, d_out], Distribution::Normal(0.0, 1.0), &device);

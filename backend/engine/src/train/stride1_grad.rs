@@ -11,11 +11,13 @@
 //! row of `dY` times the input row it saw, shifted by the tap: dot products of whole rows,
 //! kept as SIMD lanes until the end, one task per input channel.
 
+#![deny(clippy::undocumented_unsafe_blocks, clippy::missing_safety_doc)]
+
 use burn::backend::ops::ConvOptions;
 use rayon::prelude::*;
 
 use super::conv_grad::GradShape;
-use crate::kernels::{gemm_conv, Activation, ConvShape};
+use crate::kernels::{cpu, gemm_conv, Activation, ConvShape};
 
 /// Most filters [`weight_grad_few`] takes (the RGB output and the 1-channel learned mask).
 pub const FEW_FILTERS: usize = 4;
@@ -28,8 +30,10 @@ pub fn is_stride1(s: &GradShape, o: &ConvOptions<2>) -> bool {
 }
 
 /// dX of a stride-1 convolution ([`is_stride1`]) from its filters `w` and output gradient
-/// `g`, f32 row-major: the convolution of `g` with the transposed, flipped filters.
+/// `g`, f32 row-major: the convolution of `g` with the transposed, flipped filters. Panics
+/// when the slices are not as long as `s` says.
 pub fn input_grad(w: &[f32], g: &[f32], s: &GradShape, o: &ConvOptions<2>) -> Vec<f32> {
+    assert!(is_stride1(s, o) && s.consistent(o), "{s:?}: no stride-1 convolution of {o:?}");
     let [n, c, _, _] = s.x;
     let [_, co, oh, ow] = s.y;
     let [_, _, kh, kw] = s.w;
@@ -52,14 +56,16 @@ pub fn input_grad(w: &[f32], g: &[f32], s: &GradShape, o: &ConvOptions<2>) -> Ve
 
 /// dW of a stride-1 convolution ([`is_stride1`]) of at most [`FEW_FILTERS`] filters, from its
 /// input `x` and output gradient `g`, f32 row-major; `None` on CPUs without AVX-512 (Burn's
-/// gradient is then the faster one).
+/// gradient is then the faster one). Panics when the slices are not as long as `s` says.
 pub fn weight_grad_few(x: &[f32], g: &[f32], s: &GradShape, o: &ConvOptions<2>) -> Option<Vec<f32>> {
+    assert!(is_stride1(s, o) && s.consistent(o), "{s:?}: no stride-1 convolution of {o:?}");
+    assert!(x.len() == s.x.iter().product::<usize>() && g.len() == s.y.iter().product::<usize>(), "{s:?}: operand lengths");
     let [_, c, _, _] = s.x;
     let [co, _, kh, kw] = s.w;
     let taps = kh * kw;
     #[cfg(target_arch = "x86_64")]
-    if crate::kernels::has_avx512() {
-        // SAFETY: the CPU has AVX-512F.
+    if let Some(_cpu) = cpu::Avx512::detect() {
+        // SAFETY: `_cpu` is the token of run-time detection: the CPU has AVX-512F.
         let per_channel: Vec<Vec<f32>> = (0..c).into_par_iter().map(|ci| unsafe { channel_avx512(x, g, s, o, ci) }).collect();
         let mut dw = vec![0.0f32; co * c * taps];
         for (ci, sums) in per_channel.iter().enumerate() {
@@ -74,13 +80,12 @@ pub fn weight_grad_few(x: &[f32], g: &[f32], s: &GradShape, o: &ConvOptions<2>) 
 
 /// Channel `ci`'s `[co, kh * kw]` weight gradients. Each input plane is copied once into a
 /// row buffer with its left and right padding as zeros, so every tap reads a whole output
-/// row's width; each tap's sum stays 16 lanes wide until the end.
-///
-/// # Safety
-/// The CPU must have AVX-512F.
+/// row's width; each tap's sum stays 16 lanes wide until the end. `s` is a stride-1
+/// convolution of `o` (checked by the caller), `x` and `g` as long as it says. To be called
+/// only where the CPU has AVX-512F (a [`cpu::Avx512`] token).
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f")]
-unsafe fn channel_avx512(x: &[f32], g: &[f32], s: &GradShape, o: &ConvOptions<2>, ci: usize) -> Vec<f32> {
+fn channel_avx512(x: &[f32], g: &[f32], s: &GradShape, o: &ConvOptions<2>, ci: usize) -> Vec<f32> {
     use std::arch::x86_64::{_mm512_fmadd_ps, _mm512_loadu_ps, _mm512_reduce_add_ps, _mm512_setzero_ps};
     const LANES: usize = 16;
     let [n, c, h, w] = s.x;
@@ -88,6 +93,8 @@ unsafe fn channel_avx512(x: &[f32], g: &[f32], s: &GradShape, o: &ConvOptions<2>
     let [_, _, kh, kw] = s.w;
     let ((top, _), (left, right)) = (o.padding[0], o.padding[1]);
     let (taps, pw, full) = (kh * kw, w + left + right, ow / LANES * LANES);
+    // Stride 1: each padded row holds what the taps of one output row read, no more.
+    assert_eq!(ow + kw - 1, pw, "{s:?}: output width");
     let mut acc = vec![_mm512_setzero_ps(); co * taps];
     let mut tail = vec![0.0f32; co * taps];
     let mut padded = vec![0.0f32; h * pw];
@@ -108,11 +115,15 @@ unsafe fn channel_avx512(x: &[f32], g: &[f32], s: &GradShape, o: &ConvOptions<2>
                     let dy = &g[((image * co + oc) * oh + oy) * ow..][..ow];
                     let sums = &mut acc[oc * taps + a * kw..][..kw];
                     for j in (0..full).step_by(LANES) {
-                        // SAFETY: j + LANES <= full <= ow = dy.len(), and
-                        // b + j + LANES <= kw - 1 + ow = pw = row.len().
+                        debug_assert!(j + LANES <= dy.len() && sums.len() - 1 + j + LANES <= row.len());
+                        // SAFETY: reads dy[j..j + LANES]: j + LANES <= full <= ow = dy.len().
                         let d = unsafe { _mm512_loadu_ps(dy.as_ptr().add(j)) };
                         for (b, sum) in sums.iter_mut().enumerate() {
-                            *sum = _mm512_fmadd_ps(unsafe { _mm512_loadu_ps(row.as_ptr().add(b + j)) }, d, *sum);
+                            // SAFETY: reads row[b + j..b + j + LANES]: b < kw and
+                            // j + LANES <= ow, so the end is at most kw - 1 + ow = pw = row.len()
+                            // (asserted above).
+                            let r = unsafe { _mm512_loadu_ps(row.as_ptr().add(b + j)) };
+                            *sum = _mm512_fmadd_ps(r, d, *sum);
                         }
                     }
                     let rest = &mut tail[oc * taps + a * kw..][..kw];
@@ -138,7 +149,8 @@ mod tests {
     #[test]
     fn stride1_gradients_match_burns() {
         // (batch, in, height, width, filters, kernel, padding before, after)
-        for (n, c, h, w, co, k, pb, pa) in [(2, 5, 9, 37, 3, 5, 2, 2), (1, 4, 6, 6, 1, 3, 1, 1), (3, 2, 7, 20, 4, 4, 1, 2), (2, 3, 5, 8, 2, 3, 0, 0), (2, 6, 8, 8, 16, 3, 1, 1)] {
+        // The last ones are tiny: one-pixel maps, one channel, rows of 15, 16, 17 and 33.
+        for (n, c, h, w, co, k, pb, pa) in [(2, 5, 9, 37, 3, 5, 2, 2), (1, 4, 6, 6, 1, 3, 1, 1), (3, 2, 7, 20, 4, 4, 1, 2), (2, 3, 5, 8, 2, 3, 0, 0), (2, 6, 8, 8, 16, 3, 1, 1), (1, 1, 1, 1, 1, 1, 0, 0), (1, 1, 1, 17, 1, 3, 1, 1), (2, 1, 2, 16, 2, 3, 1, 1), (1, 2, 3, 15, 3, 1, 0, 0), (1, 1, 1, 33, 4, 5, 2, 2)] {
             let o = ConvOptions::new_with_padding([1, 1], [(pb, pa), (pb, pa)], [1, 1], 1);
             let (oh, ow) = (h + pb + pa + 1 - k, w + pb + pa + 1 - k);
             let shape = GradShape { x: [n, c, h, w], y: [n, co, oh, ow], w: [co, c, k, k] };
