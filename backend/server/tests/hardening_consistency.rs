@@ -47,12 +47,13 @@ async fn an_edit_and_a_trash_made_while_an_extraction_resumes_survive_it() {
     sqlx::query("UPDATE jobs SET params = ?, state = 'interrupted' WHERE id = ?").bind(params.to_string()).bind(job.id).execute(s.state.ctx.store.pool()).await.unwrap();
     let r = s.call(Some(&t.editor), "resume_job", &[("project", &t.pid.to_string()), ("job", &job.id.to_string())]).await;
     assert!(r.status.is_success(), "{}", r.text());
-    // Until it has written a face of this run: it loaded the store, and will save it again.
+    // Until it has written two faces of this run: it loaded the store, and will save it again.
+    // (The job's progress still shows the first run's count until this run reports.)
     let until = std::time::Instant::now() + std::time::Duration::from_secs(120);
     loop {
         let j = s.state.ctx.store.job(job.id).await.unwrap();
         assert!(!j.state.is_finished(), "the extraction ended before the test could edit: {j:?}");
-        if j.state == JobState::Running && j.progress.done >= 1 {
+        if j.state == JobState::Running && doppel_store::face_files_in(&dir).unwrap().len() >= faces.len() + 2 {
             break;
         }
         assert!(std::time::Instant::now() < until, "the extraction did not start: {j:?}");
