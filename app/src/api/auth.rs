@@ -1,4 +1,5 @@
-//! Setup link, login, logout, password change, and admin user management.
+//! Setup link, login, logout, password change, and admin user management (create, disable,
+//! delete).
 
 use super::{AppError, Me, UserDto};
 use leptos::prelude::*;
@@ -25,19 +26,30 @@ pub async fn setup_admin(token: String, username: String, password: String) -> R
         return Err(AppError::Invalid("this setup link is not valid: use the link printed by `doppel serve`".into()));
     }
     let user = ctx.store.create_first_admin(&username, &password).await?;
-    start_session(user.id).await?;
+    start_session(&user).await?;
     leptos_axum::redirect("/");
     Ok(())
 }
 
+/// Logs in. Failed attempts are counted per name and per address; past the limits the
+/// answer is 429 with `Retry-After` (see `ssr::login_limit`).
 #[server(endpoint = "login")]
 pub async fn login(username: String, password: String) -> Result<(), AppError> {
     use super::ssr::*;
     let ctx = context()?;
-    let user = ctx.store.verify_login(&username, &password).await?;
-    start_session(user.id).await?;
-    leptos_axum::redirect("/");
-    Ok(())
+    let attempt = ctx.login_limit.begin(&username, client_ip(&ctx)).map_err(|r| too_many_requests(&r))?;
+    match ctx.store.verify_login(&username, &password).await {
+        Ok(user) => {
+            ctx.login_limit.succeeded(&attempt);
+            start_session(&user).await?;
+            leptos_axum::redirect("/");
+            Ok(())
+        }
+        Err(e) => {
+            tokio::time::sleep(attempt.delay_on_failure).await;
+            Err(e.into())
+        }
+    }
 }
 
 #[server(endpoint = "logout")]
@@ -48,11 +60,27 @@ pub async fn logout() -> Result<(), AppError> {
     Ok(())
 }
 
+/// Changes the password and ends the user's other sessions (this one stays logged in).
+/// Wrong current passwords count as failed logins.
 #[server(endpoint = "change_password")]
 pub async fn change_password(current: String, new: String) -> Result<(), AppError> {
     use super::ssr::*;
     let me = require_user().await?;
-    context()?.store.change_password(me.id, &current, &new).await?;
+    let ctx = context()?;
+    let attempt = ctx.login_limit.begin(&me.username, client_ip(&ctx)).map_err(|r| too_many_requests(&r))?;
+    let epoch = match ctx.store.change_password(me.id, &current, &new).await {
+        Ok(epoch) => epoch,
+        Err(e) => {
+            if matches!(e, doppel_store::StoreError::BadCredentials) {
+                tokio::time::sleep(attempt.delay_on_failure).await;
+            } else {
+                ctx.login_limit.succeeded(&attempt);
+            }
+            return Err(e.into());
+        }
+    };
+    ctx.login_limit.succeeded(&attempt);
+    session().await?.insert(SESSION_EPOCH, epoch).await.map_err(internal)?;
     Ok(())
 }
 
@@ -61,7 +89,7 @@ pub async fn list_users() -> Result<Vec<UserDto>, AppError> {
     use super::ssr::*;
     require_admin().await?;
     let users = context()?.store.list_users().await?;
-    Ok(users.into_iter().map(|u| UserDto { id: u.id, username: u.username, is_admin: u.is_admin }).collect())
+    Ok(users.into_iter().map(user_dto).collect())
 }
 
 /// Admins create accounts; there is no self-registration.
@@ -70,17 +98,32 @@ pub async fn create_user(username: String, password: String, #[server(default)] 
     use super::ssr::*;
     require_admin().await?;
     let u = context()?.store.create_user(&username, &password, is_admin).await?;
-    Ok(UserDto { id: u.id, username: u.username, is_admin: u.is_admin })
+    Ok(user_dto(u))
+}
+
+/// Disables an account (its sessions end at once; it cannot log in) or enables it again.
+/// Admins only, and not their own.
+#[server(endpoint = "set_user_disabled")]
+pub async fn set_user_disabled(id: i64, disabled: bool) -> Result<UserDto, AppError> {
+    use super::ssr::*;
+    let me = require_admin().await?;
+    let u = context()?.store.set_user_disabled(me.id, id, disabled).await?;
+    Ok(user_dto(u))
+}
+
+/// Deletes an account: its sessions end, its memberships go, what it made stays. Refused
+/// while the user is the last owner of a project. Admins only, and not their own.
+#[server(endpoint = "delete_user")]
+pub async fn delete_user(id: i64) -> Result<(), AppError> {
+    use super::ssr::*;
+    let me = require_admin().await?;
+    context()?.store.delete_user(me.id, id).await?;
+    Ok(())
 }
 
 #[cfg(feature = "ssr")]
-async fn start_session(user_id: i64) -> Result<(), AppError> {
-    use super::ssr::*;
-    let session = session().await?;
-    // A new session id at login, so a session fixed before login is worthless.
-    session.cycle_id().await.map_err(internal)?;
-    session.insert(SESSION_USER, user_id).await.map_err(internal)?;
-    Ok(())
+fn user_dto(u: doppel_store::User) -> UserDto {
+    UserDto { id: u.id, username: u.username, is_admin: u.is_admin, disabled: u.disabled }
 }
 
 #[cfg(feature = "ssr")]

@@ -54,6 +54,9 @@ pub struct UserDto {
     pub id: i64,
     pub username: String,
     pub is_admin: bool,
+    /// Disabled accounts cannot log in.
+    #[serde(default)]
+    pub disabled: bool,
 }
 
 /// What probing found in an uploaded file (the engine's `MediaFacts`, as JSON).

@@ -14,6 +14,10 @@ pub enum AppError {
     Forbidden,
     #[error("{0}")]
     Invalid(String),
+    /// Too much at once (failed logins, busy work queues): 429, and the message says how
+    /// long to wait.
+    #[error("{0}")]
+    TooManyRequests(String),
     #[error("something went wrong on the server (details are in its log)")]
     Internal,
     #[error("could not reach the server: {0}")]

@@ -68,11 +68,22 @@ pub async fn list_members(id: i64) -> Result<Vec<MemberDto>, AppError> {
     Ok(members.into_iter().map(|m| MemberDto { username: m.username, role: role_dto(m.role) }).collect())
 }
 
-/// Invites an existing user with a role, or changes their role. Owners only.
+/// Invites an existing user with a role, or changes their role. Owners only; the last owner
+/// cannot be demoted.
 #[server(endpoint = "set_member")]
 pub async fn set_member(id: i64, username: String, role: RoleDto) -> Result<MemberDto, AppError> {
     use super::ssr::*;
     let me = require_user().await?;
     let m = context()?.store.set_member(me.id, id, &username, role_from_dto(role)).await?;
     Ok(MemberDto { username: m.username, role: role_dto(m.role) })
+}
+
+/// Takes a member off the project; they get 404 for it from then on. Owners only; the last
+/// owner stays.
+#[server(endpoint = "remove_member")]
+pub async fn remove_member(id: i64, username: String) -> Result<(), AppError> {
+    use super::ssr::*;
+    let me = require_user().await?;
+    context()?.store.remove_member(me.id, id, &username).await?;
+    Ok(())
 }

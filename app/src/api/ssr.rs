@@ -1,14 +1,20 @@
 //! Server-only glue for server functions: the context the server provides, the session, and
 //! the mapping of store errors to what the user may know.
 
+pub mod login_limit;
+
 use super::{AppError, FaceSetDto, FaceSetStateDto, JobDto, JobStateDto, MediaDto, MediaFactsDto, MediaStateDto, Me, ModelDto, ModelStateDto, ProjectDto, RoleDto, TrainParams};
-use doppel_store::{FaceSet, FaceSetState, Job, JobState, Media, MediaState, Model, ModelState, Project, Role, Store, StoreError};
+use doppel_store::{FaceSet, FaceSetState, Job, JobState, Media, MediaState, Model, ModelState, Project, Role, Store, StoreError, User};
 use leptos::prelude::*;
 use std::sync::Arc;
 use tower_sessions::Session;
 
 /// Session key of the logged-in user's id.
 pub const SESSION_USER: &str = "uid";
+/// Session key of the user's session epoch at login (see [`session_user`]).
+pub const SESSION_EPOCH: &str = "epoch";
+/// Session key of when the session was last used, in Unix milliseconds.
+const SESSION_SEEN: &str = "seen";
 
 /// Control over the job runner that server functions need. Implemented by the server.
 pub trait JobControl: Send + Sync {
@@ -86,6 +92,12 @@ pub struct ServerContext {
     pub curation: Arc<dyn FaceCuration>,
     /// The one-time token of the setup link; valid only while no user exists.
     pub setup_token: Arc<str>,
+    /// Failed logins per name and address (see [`login_limit`]).
+    pub login_limit: Arc<login_limit::LoginLimiter>,
+    /// The client's address from the request's extensions (the server records the TCP peer).
+    pub client_ip: fn(&http::Extensions) -> Option<std::net::IpAddr>,
+    /// Sessions end after this long unused.
+    pub session_idle: std::time::Duration,
 }
 
 pub fn context() -> Result<ServerContext, AppError> {
@@ -106,16 +118,60 @@ pub async fn session() -> Result<Session, AppError> {
 pub async fn current_user() -> Result<Option<Me>, AppError> {
     let ctx = context()?;
     let session = session().await?;
+    Ok(session_user(&ctx, &session).await?.map(|u| Me { id: u.id, username: u.username, is_admin: u.is_admin }))
+}
+
+/// The user a session belongs to, while it still counts: the user exists, is not disabled,
+/// and has not ended their sessions since this one logged in (a password change, disabling or
+/// deleting moves their session epoch on). A session that no longer counts is emptied. Every
+/// page, server function and file route reads the session through this.
+///
+/// Sessions end after [`ServerContext::session_idle`] unused: the session layer stores them
+/// again, with a new expiry, only when they change, so this notes the time of use in the
+/// session whenever the last note is older than 1/16 of the idle time (at most 5 minutes).
+pub async fn session_user(ctx: &ServerContext, session: &Session) -> Result<Option<User>, AppError> {
     let uid: Option<i64> = session.get(SESSION_USER).await.map_err(internal)?;
     let Some(uid) = uid else { return Ok(None) };
-    match ctx.store.user(uid).await {
-        Ok(u) => Ok(Some(Me { id: u.id, username: u.username, is_admin: u.is_admin })),
+    // Sessions from before epochs existed hold none: they count until the first change.
+    let epoch: i64 = session.get(SESSION_EPOCH).await.map_err(internal)?.unwrap_or(0);
+    match ctx.store.session_user(uid, epoch).await {
+        Ok(user) => {
+            let now = unix_millis();
+            let seen: i64 = session.get(SESSION_SEEN).await.map_err(internal)?.unwrap_or(0);
+            let every = (ctx.session_idle / 16).min(std::time::Duration::from_secs(300));
+            if now.saturating_sub(seen) >= i64::try_from(every.as_millis()).unwrap_or(i64::MAX) {
+                session.insert(SESSION_SEEN, now).await.map_err(internal)?;
+            }
+            Ok(Some(user))
+        }
         Err(StoreError::NotFound) => {
             session.flush().await.map_err(internal)?;
             Ok(None)
         }
         Err(e) => Err(e.into()),
     }
+}
+
+/// Makes the session `user`'s, under a new id (a session fixed before login is worthless).
+pub async fn start_session(user: &User) -> Result<(), AppError> {
+    let session = session().await?;
+    session.cycle_id().await.map_err(internal)?;
+    session.insert(SESSION_USER, user.id).await.map_err(internal)?;
+    session.insert(SESSION_EPOCH, user.session_epoch).await.map_err(internal)?;
+    session.insert(SESSION_SEEN, unix_millis()).await.map_err(internal)?;
+    Ok(())
+}
+
+fn unix_millis() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+        .unwrap_or(0)
+}
+
+/// The address of the client of this request, if the server recorded it.
+pub fn client_ip(ctx: &ServerContext) -> Option<std::net::IpAddr> {
+    use_context::<http::request::Parts>().and_then(|parts| (ctx.client_ip)(&parts.extensions))
 }
 
 /// The logged-in user, or a 401 that sends the browser to the login page.
@@ -157,6 +213,15 @@ fn set_status(code: http::StatusCode) {
 pub fn invalid(msg: impl Into<String>) -> AppError {
     set_status(http::StatusCode::BAD_REQUEST);
     AppError::Invalid(msg.into())
+}
+
+/// Refused for now: 429 with `Retry-After`.
+pub fn too_many_requests(refused: &login_limit::Refused) -> AppError {
+    if let Some(opts) = use_context::<leptos_axum::ResponseOptions>() {
+        opts.set_status(http::StatusCode::TOO_MANY_REQUESTS);
+        opts.insert_header(http::header::RETRY_AFTER, http::HeaderValue::from(refused.retry_after_secs()));
+    }
+    AppError::TooManyRequests(refused.message())
 }
 
 pub fn internal(e: impl std::fmt::Display) -> AppError {

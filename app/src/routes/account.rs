@@ -16,7 +16,7 @@ pub fn AccountPage() -> impl IntoView {
                 <button type="submit">"Change password"</button>
             </ActionForm>
             {action_error(change.value())}
-            <Show when=done><p class="ok">"Password changed."</p></Show>
+            <Show when=done><p class="ok">"Password changed. Your other sessions are logged out."</p></Show>
         </section>
     }
 }

@@ -1,12 +1,18 @@
-use crate::api::{list_users, CreateUser, MIN_PASSWORD_CHARS_HINT};
+use crate::api::{list_users, CreateUser, DeleteUser, SetUserDisabled, MIN_PASSWORD_CHARS_HINT};
 use crate::components::action_error;
 use leptos::prelude::*;
 
-/// Admins create accounts (there is no self-registration).
+/// Admins create accounts (there is no self-registration), disable and enable them, and
+/// delete them. Disabling or deleting ends the account's sessions at once.
 #[component]
 pub fn AdminPage() -> impl IntoView {
     let create = ServerAction::<CreateUser>::new();
-    let users = Resource::new(move || create.version().get(), |_| list_users());
+    let disable = ServerAction::<SetUserDisabled>::new();
+    let delete = ServerAction::<DeleteUser>::new();
+    let users = Resource::new(
+        move || (create.version().get(), disable.version().get(), delete.version().get()),
+        |_| list_users(),
+    );
     view! {
         <section class="card">
             <h1>"Users"</h1>
@@ -16,7 +22,18 @@ pub fn AdminPage() -> impl IntoView {
                         Ok(list) => view! {
                             <ul class="plain" data-testid="users">
                                 {list.into_iter().map(|u| view! {
-                                    <li>{u.username}{u.is_admin.then_some(" (admin)")}</li>
+                                    <li class="row" data-disabled=u.disabled.to_string()>
+                                        <span>{u.username}{u.is_admin.then_some(" (admin)")}{u.disabled.then_some(" (disabled)")}</span>
+                                        <ActionForm action=disable attr:class="inline">
+                                            <input type="hidden" name="id" value=u.id/>
+                                            <input type="hidden" name="disabled" value=(!u.disabled).to_string()/>
+                                            <button type="submit">{if u.disabled { "Enable" } else { "Disable" }}</button>
+                                        </ActionForm>
+                                        <ActionForm action=delete attr:class="inline">
+                                            <input type="hidden" name="id" value=u.id/>
+                                            <button type="submit" class="danger">"Delete"</button>
+                                        </ActionForm>
+                                    </li>
                                 }).collect_view()}
                             </ul>
                         }.into_any(),
@@ -24,6 +41,9 @@ pub fn AdminPage() -> impl IntoView {
                     }
                 })}
             </Transition>
+            {action_error(disable.value())}
+            {action_error(delete.value())}
+            <p class="hint">"Disabling or deleting an account logs it out everywhere at once. Someone who is the last owner of a project cannot be deleted until another member is made an owner there."</p>
             <h2>"Create a user"</h2>
             <ActionForm action=create attr:class="stack">
                 <label>"Username" <input name="username" autocomplete="off" required/></label>

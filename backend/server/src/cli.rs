@@ -159,7 +159,12 @@ pub struct ServeConfig {
     pub data_dir: PathBuf,
     pub site_dir: PathBuf,
     pub max_upload: u64,
+    /// A session ends after this long unused (default 14 days).
+    pub session_idle: std::time::Duration,
 }
+
+/// How long a session lives unused, by default.
+pub const SESSION_IDLE: std::time::Duration = std::time::Duration::from_secs(14 * 24 * 3600);
 
 impl ServeArgs {
     /// Where the jobs find the network weights, and their device.
@@ -180,6 +185,7 @@ impl ServeArgs {
             data_dir: self.data_dir,
             site_dir: self.site_dir,
             max_upload: self.max_upload,
+            session_idle: SESSION_IDLE,
         })
     }
 }

@@ -7,12 +7,13 @@ use crate::jobs::{EngineConfig, JobRunner};
 use crate::{routes, security};
 use app::api::ssr::ServerContext;
 use app::{shell, App};
-use axum::extract::{DefaultBodyLimit, FromRef};
+use axum::extract::{ConnectInfo, DefaultBodyLimit, FromRef};
 use axum::routing::{get, post};
 use axum::Router;
 use doppel_store::Store;
 use leptos::prelude::*;
 use leptos_axum::{generate_route_list, LeptosRoutes};
+use std::net::SocketAddr;
 use std::sync::Arc;
 use tower_sessions::cookie::SameSite;
 use tower_sessions::{session_store::ExpiredDeletion, Expiry, SessionManagerLayer};
@@ -27,6 +28,8 @@ pub struct AppState {
     pub runner: Arc<JobRunner>,
     pub config: Arc<ServeConfig>,
     pub previews: Arc<crate::previews::PreviewCache>,
+    /// The session records, for event streams to see whether their session still exists.
+    pub sessions: SqliteStore,
     /// `DOPPEL_CRASH_AT`, read once at start: a test hook, inert unless set.
     pub crash: crate::recovery::CrashPoint,
 }
@@ -36,9 +39,6 @@ impl FromRef<AppState> for LeptosOptions {
         s.leptos.clone()
     }
 }
-
-/// How long a session lives without use.
-const SESSION_IDLE_DAYS: i64 = 14;
 
 /// Opens the store, starts the job runner, and builds the application. The face networks
 /// come from `DOPPEL_MODELS_DIR` (default `models/`, relative to the working directory).
@@ -81,15 +81,18 @@ pub async fn build_with(config: ServeConfig, engine: EngineConfig) -> anyhow::Re
         model_files: Arc::new(crate::jobs::train::EngineModelFiles),
         curation,
         setup_token,
+        login_limit: Arc::default(),
+        client_ip: |ext| ext.get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip()),
+        session_idle: config.session_idle,
     };
-    let state = AppState { leptos, ctx, hub, runner, config: Arc::new(config), previews: Arc::default(), crash: crate::recovery::CrashPoint::from_env() };
+    let state = AppState { leptos, ctx, hub, runner, config: Arc::new(config), previews: Arc::default(), sessions: sessions.clone(), crash: crate::recovery::CrashPoint::from_env() };
 
     let session_layer = SessionManagerLayer::new(sessions)
         .with_name("doppel_session")
         .with_http_only(true)
         .with_same_site(SameSite::Strict)
-        .with_secure(false)
-        .with_expiry(Expiry::OnInactivity(time::Duration::days(SESSION_IDLE_DAYS)));
+        .with_secure(state.config.secure_cookies())
+        .with_expiry(Expiry::OnInactivity(time::Duration::try_from(state.config.session_idle)?));
 
     let routes = route_list();
     let ctx = state.ctx.clone();
@@ -157,7 +160,10 @@ pub async fn serve_with(config: ServeConfig, engine: EngineConfig) -> anyhow::Re
         println!("\n  Doppel is running at {url}\n");
     }
     tracing::info!("data directory: {}", state.ctx.store.dirs().root().display());
-    axum::serve(listener, router).with_graceful_shutdown(shutdown_signal()).await?;
+    // The peer's address reaches the login limits as `ConnectInfo`.
+    axum::serve(listener, router.into_make_service_with_connect_info::<SocketAddr>())
+        .with_graceful_shutdown(shutdown_signal())
+        .await?;
     Ok(())
 }
 

@@ -11,15 +11,19 @@ pub mod upload;
 
 use crate::error::ApiError;
 use crate::server::AppState;
-use app::api::ssr::SESSION_USER;
+use app::api::ssr::session_user;
 use doppel_store::{Project, Role, User};
 use tower_sessions::Session;
 
-/// The logged-in user, or 401.
+/// The logged-in user, or 401: the same check as pages and server functions
+/// ([`app::api::ssr::session_user`]: the user exists, is not disabled, and has not ended
+/// this session by a password change since).
 pub async fn user(state: &AppState, session: &Session) -> Result<User, ApiError> {
-    let uid: Option<i64> = session.get(SESSION_USER).await.map_err(ApiError::internal)?;
-    let uid = uid.ok_or(ApiError::NotLoggedIn)?;
-    state.ctx.store.user(uid).await.map_err(|_| ApiError::NotLoggedIn)
+    match session_user(&state.ctx, session).await {
+        Ok(Some(user)) => Ok(user),
+        Ok(None) => Err(ApiError::NotLoggedIn),
+        Err(e) => Err(ApiError::internal(e)),
+    }
 }
 
 /// The user and the project, which they must hold `min` on (404 when they have no role).
