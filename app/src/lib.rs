@@ -17,8 +17,11 @@ use leptos_meta::{provide_meta_context, MetaTags, Stylesheet, Title};
 use leptos_router::components::{Route, Router, Routes};
 use leptos_router::{path, SsrMode};
 
-/// The HTML document around the app (server side).
+/// The HTML document around the app (server side). Sets the page's Content-Security-Policy
+/// with this response's nonce, which Leptos also puts on its inline hydration scripts.
 pub fn shell(options: LeptosOptions) -> impl IntoView {
+    #[cfg(feature = "ssr")]
+    api::ssr::set_page_csp();
     view! {
         <!DOCTYPE html>
         <html lang="en">

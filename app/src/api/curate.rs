@@ -76,12 +76,21 @@ pub async fn face_gallery(
     if let Some(bad) = order.like.as_ref().filter(|l| !doppel_store::is_face_file_name(l)) {
         return Err(invalid(format!("'{bad}' is not a face of this set")));
     }
-    let (_, p, ctx) = project_access(project, doppel_store::Role::Viewer).await?;
+    let (me, p, ctx) = project_access(project, doppel_store::Role::Viewer).await?;
     let set = ctx.store.face_set(p.id, set).await?;
     let dir = ctx.store.dirs().face_set_dir(p.id, set.id);
     let index = ctx.store.dirs().face_index_file(p.id, set.id);
     let curation = ctx.curation.clone();
-    tokio::task::spawn_blocking(move || if trash { curation.trashed(&dir) } else { curation.gallery(&dir, &index, &order) })
+    // A sort may measure every face of a new set: bounded like the other reads that compute.
+    let permit = ctx.work.try_start(me.id)?;
+    tokio::task::spawn_blocking(move || {
+        let _permit = permit;
+        if trash {
+            curation.trashed(&dir)
+        } else {
+            curation.gallery(&dir, &index, &order)
+        }
+    })
         .await
         .map_err(internal)?
         .map_err(curation_error)

@@ -18,6 +18,8 @@ mod models;
 mod projects;
 #[cfg(feature = "ssr")]
 pub mod ssr;
+#[cfg(feature = "ssr")]
+pub mod work;
 mod train;
 
 pub use auth::*;

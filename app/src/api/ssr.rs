@@ -92,6 +92,8 @@ pub struct ServerContext {
     pub curation: Arc<dyn FaceCuration>,
     /// The one-time token of the setup link; valid only while no user exists.
     pub setup_token: Arc<str>,
+    /// Bounds the CPU work that reads start (previews, source frames, sorts).
+    pub work: Arc<super::work::WorkLimiter>,
     /// Failed logins per name and address (see [`login_limit`]).
     pub login_limit: Arc<login_limit::LoginLimiter>,
     /// The client's address from the request's extensions (the server records the TCP peer).
@@ -399,5 +401,31 @@ pub fn conversion_dto(c: doppel_store::Conversion, job: Option<JobDto>) -> super
         summary: c.summary,
         created_by: c.created_by_name,
         created_at: c.created_at,
+    }
+}
+
+/// The Content-Security-Policy of every page. Scripts come from this origin only (the bundle,
+/// and the WASM it compiles: `'wasm-unsafe-eval'`), plus Leptos' inline hydration scripts,
+/// which carry the response's nonce; nothing may frame a page or post a form elsewhere.
+/// Styles allow inline `style` attributes (the gallery positions its tiles with them).
+pub fn page_csp(nonce: Option<&str>) -> String {
+    let nonce = nonce.map(|n| format!(" 'nonce-{n}'")).unwrap_or_default();
+    format!(
+        "default-src 'self'; script-src 'self' 'wasm-unsafe-eval'{nonce}; style-src 'self' 'unsafe-inline'; \
+         img-src 'self' data: blob:; media-src 'self' blob:; connect-src 'self'; object-src 'none'; \
+         base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
+    )
+}
+
+/// The Content-Security-Policy of every file that is not a page (uploads, faces, videos, JSON):
+/// opened on its own, it runs nothing and reaches nothing, in a sandbox with an opaque origin.
+pub const FILE_CSP: &str = "default-src 'none'; img-src 'self'; media-src 'self'; style-src 'unsafe-inline'; sandbox; frame-ancestors 'none'";
+
+/// Puts the page CSP with this response's nonce on the response being rendered.
+pub fn set_page_csp() {
+    let Some(res) = use_context::<leptos_axum::ResponseOptions>() else { return };
+    let nonce = leptos::nonce::use_nonce();
+    if let Ok(v) = http::HeaderValue::from_str(&page_csp(nonce.as_deref())) {
+        res.insert_header(http::header::CONTENT_SECURITY_POLICY, v);
     }
 }

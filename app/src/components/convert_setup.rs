@@ -142,6 +142,10 @@ fn Preview(project: i64, form: RwSignal<ConvertForm>, frame: RwSignal<u64>, last
     // The URL the shown image was made for; differs from `after_url` while one loads.
     let loaded = RwSignal::new(String::new());
     let failed = RwSignal::new(None::<String>);
+    // Tries after a "busy" answer (429): the image asks again a second later.
+    let retry_after = RwSignal::new(0u32);
+    let retry_before = RwSignal::new(0u32);
+    let with_retry = |url: String, n: u32| if n == 0 { url } else { format!("{url}&retry={n}") };
     Effect::new(move |_| {
         after_url.track();
         failed.set(None);
@@ -158,10 +162,11 @@ fn Preview(project: i64, form: RwSignal<ConvertForm>, frame: RwSignal<u64>, last
             </label>
             {move || failed.get().map(|e| view! { <p class="error" role="alert">{e}</p> })}
             <div class="before-after">
-                <img class="after" data-testid="preview-after" alt="after" src=move || after_url.get()
+                <img class="after" data-testid="preview-after" alt="after" src=move || with_retry(after_url.get(), retry_after.get())
                     on:load=move |_| loaded.set(after_url.get_untracked())
-                    on:error=move |_| explain(after_url.get_untracked(), failed)/>
-                <img class="before" data-testid="preview-before" alt="before" src=move || before_url.get()
+                    on:error=move |_| explain(after_url.get_untracked(), failed, retry_after)/>
+                <img class="before" data-testid="preview-before" alt="before" src=move || with_retry(before_url.get(), retry_before.get())
+                    on:error=move |_| explain(before_url.get_untracked(), RwSignal::new(None), retry_before)
                     style:clip-path=move || format!("inset(0 {:.1}% 0 0)", 100.0 - split.get())/>
                 <span class="split-line" style:left=move || format!("{:.1}%", split.get())></span>
             </div>
@@ -172,8 +177,9 @@ fn Preview(project: i64, form: RwSignal<ConvertForm>, frame: RwSignal<u64>, last
     }
 }
 
-/// Asks the server why the preview at `url` failed and shows its message.
-fn explain(url: String, failed: RwSignal<Option<String>>) {
+/// Asks the server why the preview at `url` failed and shows its message; when the server was
+/// only busy (429), asks again a second later instead (`retry` counts the tries).
+fn explain(url: String, failed: RwSignal<Option<String>>, retry: RwSignal<u32>) {
     failed.set(Some("the preview could not be made".into()));
     #[cfg(feature = "hydrate")]
     {
@@ -185,6 +191,11 @@ fn explain(url: String, failed: RwSignal<Option<String>>) {
         }
         let request = xhr.clone();
         let onload = Closure::<dyn FnMut()>::new(move || {
+            if request.status().ok() == Some(429) && retry.get_untracked() < 30 {
+                failed.set(None);
+                set_timeout(move || retry.update(|n| *n += 1), std::time::Duration::from_secs(1));
+                return;
+            }
             let text = request.response_text().ok().flatten().unwrap_or_default();
             if let Some(message) = serde_json::from_str::<serde_json::Value>(&text).ok().and_then(|v| v.get("error").and_then(|e| e.as_str()).map(str::to_string)) {
                 failed.set(Some(message));
@@ -195,5 +206,5 @@ fn explain(url: String, failed: RwSignal<Option<String>>) {
         let _ = xhr.send();
     }
     #[cfg(not(feature = "hydrate"))]
-    let _ = url;
+    let _ = (url, retry);
 }

@@ -150,6 +150,39 @@ pub struct ServeArgs {
     /// Compute device for extraction jobs.
     #[arg(long, value_enum, default_value_t = DeviceArg::Cpu)]
     pub device: DeviceArg,
+    /// The address users type when Doppel sits behind a reverse proxy, e.g.
+    /// `https://doppel.example.com`. Its host is answered besides 127.0.0.1 and localhost;
+    /// `https` makes session cookies `Secure`.
+    #[arg(long, env = "DOPPEL_PUBLIC_URL", value_parser = PublicUrl::parse)]
+    pub public_url: Option<PublicUrl>,
+}
+
+/// `--public-url`: the scheme and host (with port, if any) users reach Doppel by.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PublicUrl {
+    pub https: bool,
+    /// `host` or `host:port`, lower case.
+    pub host: String,
+}
+
+impl PublicUrl {
+    pub fn parse(s: &str) -> Result<Self, String> {
+        let s = s.trim();
+        let (https, rest) = if let Some(r) = s.strip_prefix("https://") {
+            (true, r)
+        } else if let Some(r) = s.strip_prefix("http://") {
+            (false, r)
+        } else {
+            return Err(format!("'{s}' is not an http:// or https:// address"));
+        };
+        let host = rest.split('/').next().unwrap_or("").to_ascii_lowercase();
+        let ok = !host.is_empty()
+            && host.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | ':' | '[' | ']'));
+        if !ok {
+            return Err(format!("'{s}' has no valid host name"));
+        }
+        Ok(PublicUrl { https, host })
+    }
 }
 
 /// Everything `serve` needs, validated.
@@ -159,12 +192,26 @@ pub struct ServeConfig {
     pub data_dir: PathBuf,
     pub site_dir: PathBuf,
     pub max_upload: u64,
+    /// Set when Doppel is reached through a proxy under another name (`--public-url`).
+    pub public_url: Option<PublicUrl>,
     /// A session ends after this long unused (default 14 days).
     pub session_idle: std::time::Duration,
 }
 
 /// How long a session lives unused, by default.
 pub const SESSION_IDLE: std::time::Duration = std::time::Duration::from_secs(14 * 24 * 3600);
+
+impl ServeConfig {
+    /// A configuration with the defaults for everything but the paths and the address.
+    pub fn new(addr: SocketAddr, data_dir: PathBuf, site_dir: PathBuf) -> Self {
+        ServeConfig { addr, data_dir, site_dir, max_upload: 4 << 30, public_url: None, session_idle: SESSION_IDLE }
+    }
+
+    /// Session cookies are `Secure` when users reach the server over HTTPS.
+    pub fn secure_cookies(&self) -> bool {
+        self.public_url.as_ref().is_some_and(|u| u.https)
+    }
+}
 
 impl ServeArgs {
     /// Where the jobs find the network weights, and their device.
@@ -185,6 +232,7 @@ impl ServeArgs {
             data_dir: self.data_dir,
             site_dir: self.site_dir,
             max_upload: self.max_upload,
+            public_url: self.public_url,
             session_idle: SESSION_IDLE,
         })
     }
@@ -240,5 +288,15 @@ mod tests {
         assert_eq!(args.host.to_string(), "127.0.0.1");
         assert_eq!(args.data_dir, PathBuf::from("data"));
         assert_eq!(args.max_upload, 4 << 30);
+        assert_eq!(args.public_url, None);
+    }
+
+    #[test]
+    fn public_urls_give_scheme_and_host() {
+        assert_eq!(PublicUrl::parse("https://Doppel.example.com/"), Ok(PublicUrl { https: true, host: "doppel.example.com".into() }));
+        assert_eq!(PublicUrl::parse("http://gpu-box:3000"), Ok(PublicUrl { https: false, host: "gpu-box:3000".into() }));
+        assert!(PublicUrl::parse("doppel.example.com").is_err());
+        assert!(PublicUrl::parse("https://").is_err());
+        assert!(PublicUrl::parse("https://a b").is_err());
     }
 }

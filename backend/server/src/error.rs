@@ -19,6 +19,12 @@ pub enum ApiError {
     TooLarge(String),
     #[error("cross-site request refused")]
     CrossSite,
+    /// The request names a host this server does not serve (DNS rebinding).
+    #[error("this server does not answer to the host name '{0}' (doppel serve --public-url adds one)")]
+    UnknownHost(String),
+    /// Too much of this work is queued already: try again after the given seconds.
+    #[error("{message}")]
+    Busy { message: String, retry_after_secs: u64 },
     #[error("something went wrong on the server (details are in its log)")]
     Internal(String),
 }
@@ -35,6 +41,8 @@ impl ApiError {
             ApiError::Forbidden | ApiError::CrossSite => StatusCode::FORBIDDEN,
             ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
             ApiError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::UnknownHost(_) => StatusCode::MISDIRECTED_REQUEST,
+            ApiError::Busy { .. } => StatusCode::TOO_MANY_REQUESTS,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -45,7 +53,11 @@ impl IntoResponse for ApiError {
         if let ApiError::Internal(detail) = &self {
             tracing::error!("internal error: {detail}");
         }
-        (self.status(), axum::Json(serde_json::json!({ "error": self.to_string() }))).into_response()
+        let mut res = (self.status(), axum::Json(serde_json::json!({ "error": self.to_string() }))).into_response();
+        if let ApiError::Busy { retry_after_secs, .. } = &self {
+            res.headers_mut().insert(axum::http::header::RETRY_AFTER, (*retry_after_secs).into());
+        }
+        res
     }
 }
 
@@ -59,6 +71,12 @@ impl From<StoreError> for ApiError {
             }
             other => ApiError::internal(other),
         }
+    }
+}
+
+impl From<app::api::work::Busy> for ApiError {
+    fn from(e: app::api::work::Busy) -> Self {
+        ApiError::Busy { message: e.to_string(), retry_after_secs: app::api::work::Busy::RETRY_AFTER_SECS }
     }
 }
 

@@ -81,6 +81,7 @@ pub async fn build_with(config: ServeConfig, engine: EngineConfig) -> anyhow::Re
         model_files: Arc::new(crate::jobs::train::EngineModelFiles),
         curation,
         setup_token,
+        work: app::api::work::WorkLimiter::new(Default::default()),
         login_limit: Arc::default(),
         client_ip: |ext| ext.get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip()),
         session_idle: config.session_idle,
@@ -112,6 +113,7 @@ pub async fn build_with(config: ServeConfig, engine: EngineConfig) -> anyhow::Re
         .fallback(leptos_axum::file_and_error_handler::<AppState, _>(shell))
         .layer(axum::middleware::from_fn(security::same_origin))
         .layer(session_layer)
+        .layer(axum::middleware::from_fn_with_state(security::AllowedHosts::new(&state.config), security::allowed_host))
         .layer(axum::middleware::from_fn(security::headers))
         .layer(compression())
         .with_state(state.clone());

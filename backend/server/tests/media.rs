@@ -160,7 +160,7 @@ async fn interrupted_jobs_survive_a_restart_and_resume_on_request() {
         .unwrap();
     let data_dir = s.dir.path().join("data");
     let site = s.dir.path().join("site");
-    let config = doppel::cli::ServeConfig { addr: HOST.parse().unwrap(), data_dir, site_dir: site, max_upload: 1 << 30 };
+    let config = doppel::cli::ServeConfig { max_upload: 1 << 30, ..doppel::cli::ServeConfig::new(HOST.parse().unwrap(), data_dir, site) };
     let (router, state) = doppel::server::build(config).await.unwrap();
     let s2 = TestServer { router, state, dir: tempfile::tempdir().unwrap() };
     let jobs: Vec<JobDto> = s2.call(Some(&admin), "list_jobs", &[("project", &pid.to_string())]).await.json();

@@ -385,8 +385,7 @@ impl PreviewFrame {
     /// by `analyzer`).
     pub fn read(options: &ConvertOptions, analyzer: Option<&crate::analyze::FaceAnalyzer>, index: u64) -> Result<PreviewFrame, ConvertError> {
         let faces_of = Faces::choose(options, analyzer)?;
-        let mut reader = FrameReader::open(&options.input)?;
-        let frame = reader.next_frame(&mut |i| i == index)?.ok_or(ConvertError::NoFrame(index))?;
+        let frame = crate::media::frame_of(&options.input, index)?.ok_or(ConvertError::NoFrame(index))?;
         let faces = faces_of.of(std::slice::from_ref(&frame), |_| true)?.pop().unwrap_or_default();
         let painted = faces_of.painted(index);
         Ok(PreviewFrame { index, image: frame.image, faces, painted })

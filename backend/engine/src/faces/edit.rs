@@ -59,6 +59,8 @@ pub enum EditError {
     Nothing,
     #[error("the box must have a positive width and height")]
     BadBox,
+    #[error("the landmarks must lie on the frame or near it (a frame's size beyond its edges at most)")]
+    OffFrame,
     #[error("{0}")]
     Curate(#[from] super::curate::CurateError),
     #[error("cannot write {0}: {1}")]
@@ -85,7 +87,9 @@ impl FaceFolder {
         let mut face = meta.face.clone();
         let mut what = Vec::new();
         if let Some(rect) = edit.rect.filter(|r| *r != face.detection.rect) {
-            if !(rect.width > 0.0 && rect.height > 0.0 && [rect.x, rect.y, rect.width, rect.height].iter().all(|v| v.is_finite())) {
+            // Finite and of a sane size: coordinates in the billions overflow the integer
+            // arithmetic of the mask drawing downstream.
+            if !(rect.width > 0.0 && rect.height > 0.0 && [rect.x, rect.y, rect.width, rect.height].iter().all(|v| v.is_finite() && v.abs() < 1e6)) {
                 return Err(EditError::BadBox);
             }
             face.detection.rect = rect;
@@ -103,6 +107,10 @@ impl FaceFolder {
         let crop = match edit.landmarks {
             Some(landmarks) if landmarks != face.landmarks => {
                 let frame = frame_of(meta.frame.index)?;
+                let (w, h) = (frame.width() as f32, frame.height() as f32);
+                if !landmarks.0.iter().all(|p| p.x.is_finite() && p.y.is_finite() && (-w..=2.0 * w).contains(&p.x) && (-h..=2.0 * h).contains(&p.y)) {
+                    return Err(EditError::OffFrame);
+                }
                 let aligned = AlignedFace::new(&landmarks, face.aligned.size, face.aligned.frame).ok_or(EditError::Degenerate)?;
                 let mask_size = face.masks.first().map_or(256, |m| m.size);
                 let in_crop = aligned.landmarks_in_crop(&landmarks);
@@ -145,8 +153,7 @@ impl FaceFolder {
 /// The face's source frame for an edit: frame `index` of the video or image at `source`,
 /// upright, as extraction saw it.
 pub fn source_frame(source: &Path, index: u64) -> Result<RgbImage, EditError> {
-    let mut reader = crate::media::FrameReader::open(source)?;
-    match reader.next_frame(&mut |i| i == index)? {
+    match crate::media::frame_of(source, index)? {
         Some(frame) => Ok(frame.image),
         None => Err(EditError::NoSuchFrame(index)),
     }
@@ -218,6 +225,10 @@ mod tests {
         let inside = |m: &GrayImage| m.enumerate_pixels().filter(|(_, _, p)| p[0] > 0).map(|(x, ..)| f64::from(x)).sum::<f64>() / m.pixels().filter(|p| p[0] > 0).count() as f64;
         assert!(inside(&warped) < inside(&painted) - 0.5, "{} vs {}", inside(&warped), inside(&painted));
         assert!(matches!(f.edit(name, no_frame, edit(2, None, Some(GrayImage::new(10, 20)), "edna")), Err(EditError::BadMask(10, 20))));
+        // Landmarks in the billions (they overflowed the mask drawing's integers) are refused.
+        let mut far = after.face.landmarks;
+        far.0[8].y = 3.0e9;
+        assert!(matches!(f.edit(name, |_| Ok(frame.clone()), edit(2, Some(far), None, "edna")), Err(EditError::OffFrame)));
         assert!(matches!(f.edit("../x.png", no_frame, edit(2, None, None, "edna")), Err(EditError::Curate(_))));
         std::fs::remove_dir_all(&dir).unwrap();
     }

@@ -376,5 +376,8 @@ fn rational(value: Rational) -> Option<f64> {
     (value.numerator() > 0 && value.denominator() > 0).then(|| f64::from(value))
 }
 
+mod seek;
+pub use seek::{frame_of, SeekIndex, Seeked};
+
 #[cfg(test)]
 mod tests;

@@ -17,7 +17,7 @@ mod audio;
 mod writer;
 
 pub use error::{Damage, MediaError};
-pub use frames::{Frame, FrameReader};
+pub use frames::{frame_of, Frame, FrameReader, SeekIndex, Seeked};
 pub use probe::{probe, MediaFacts, MediaKind};
 pub use sinks::{FrameSink, GifWriter, PngSequence};
 pub use thumbnail::thumbnail;

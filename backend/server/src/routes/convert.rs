@@ -36,11 +36,13 @@ pub async fn preview(
     Path(project): Path<i64>,
     Query(q): Query<PreviewQuery>,
 ) -> Result<Response, ApiError> {
-    project_access(&state, &session, project, Role::Viewer).await?;
+    let (user, _) = project_access(&state, &session, project, Role::Viewer).await?;
     let store = &state.ctx.store;
     let choice = q.form.parse().map_err(ApiError::BadRequest)?;
-    app::api::checks::conversion(&state.ctx, project, &choice).await.map_err(|e| ApiError::BadRequest(e.to_string()))?;
     let media = store.media(project, choice.media).await?;
+    // A frame past the end would be looked for by decoding the whole video: refused first.
+    check_frame(&media, q.frame)?;
+    app::api::checks::conversion(&state.ctx, project, &choice).await.map_err(|e| ApiError::BadRequest(e.to_string()))?;
     let model = store.model(project, choice.model).await?;
     let input = store.dirs().media_file(project, &media.stored_name)?;
     let alignments = choice.faces.map(|set| alignments_of(store.dirs(), project, set, &media.stored_name));
@@ -50,7 +52,9 @@ pub async fn preview(
     let (cache, engine) = (state.previews.clone(), state.runner.engine().clone());
     let before = q.side == "before";
     let frame = q.frame;
+    let permit = state.ctx.work.try_start(user.id)?;
     let jpeg = tokio::task::spawn_blocking(move || -> Result<Vec<u8>, String> {
+        let _permit = permit;
         let device = engine.device.to_burn().map_err(|e| format!("cannot use the {} device: {e}", engine.device.name()))?;
         let image = cache.render(&key, &options, frame, before, &engine.models, &device)?;
         let mut out = std::io::Cursor::new(Vec::new());
@@ -66,6 +70,20 @@ pub async fn preview(
     res.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("image/jpeg"));
     res.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("private, no-cache"));
     Ok(res)
+}
+
+/// 400 unless `frame` is a frame of the media, by the count its probe made.
+pub fn check_frame(media: &doppel_store::Media, frame: u64) -> Result<(), ApiError> {
+    let count = media
+        .facts
+        .as_deref()
+        .and_then(|f| serde_json::from_str::<doppel_engine::media::MediaFacts>(f).ok())
+        .map(|f| f.frame_count)
+        .ok_or_else(|| ApiError::BadRequest(format!("{} has not been probed yet", media.label)))?;
+    if frame >= count {
+        return Err(ApiError::BadRequest(format!("{} has frames 0 to {}: there is no frame {frame}", media.label, count.saturating_sub(1))));
+    }
+    Ok(())
 }
 
 #[derive(Debug, Deserialize)]

@@ -64,21 +64,25 @@ pub async fn face(
 /// The cached JPEG of a face, made again when the face PNG is newer.
 async fn thumbnail(dirs: DataDir, project: i64, set: i64, file: String, png: PathBuf, size: u32) -> Result<PathBuf, ApiError> {
     let jpeg = dirs.face_thumb_file(project, set, &file, size)?;
-    let made = tokio::task::spawn_blocking(move || -> Result<PathBuf, String> {
+    tokio::task::spawn_blocking(move || -> Result<PathBuf, ApiError> {
         let modified = |p: &std::path::Path| std::fs::metadata(p).and_then(|m| m.modified()).ok();
         if let (Some(t), Some(p)) = (modified(&jpeg), modified(&png)) {
             if t >= p {
                 return Ok(jpeg);
             }
         }
-        let img = doppel_engine::image_io::decode_file(&png).map_err(|e| e.to_string())?;
+        let img = match doppel_engine::image_io::decode_file(&png) {
+            Ok(img) => img,
+            // Moved to the trash by someone else since it was looked up: gone, not broken.
+            Err(_) if !png.exists() => return Err(ApiError::NotFound),
+            Err(e) => return Err(ApiError::internal(e)),
+        };
         let small = img.resize_exact(size, size, image::imageops::FilterType::Triangle).to_rgb8();
-        crate::jpeg::save_thumbnail(&jpeg, &small)?;
+        crate::jpeg::save_thumbnail(&jpeg, &small).map_err(ApiError::internal)?;
         Ok(jpeg)
     })
     .await
-    .map_err(ApiError::internal)?;
-    made.map_err(ApiError::internal)
+    .map_err(ApiError::internal)?
 }
 
 /// `GET /api/projects/{id}/facesets/{set}/faces/{file}/frame`: the source frame of a face, upright
@@ -89,13 +93,14 @@ pub async fn frame(
     Path((project, set, file)): Path<(i64, i64, String)>,
     req: Request<Body>,
 ) -> Result<Response, ApiError> {
-    project_access(&state, &session, project, Role::Viewer).await?;
+    let (user, _) = project_access(&state, &session, project, Role::Viewer).await?;
     let set = state.ctx.store.face_set(project, set).await?;
     let dirs = state.ctx.store.dirs().clone();
     let png = dirs.face_file(project, set.id, &file)?;
     let media = state.ctx.store.media(project, set.source_media.ok_or(ApiError::NotFound)?).await?;
     let source = dirs.media_file(project, &media.stored_name)?;
     let set_id = set.id;
+    let work = state.ctx.work.clone();
     let jpeg = tokio::task::spawn_blocking(move || -> Result<PathBuf, ApiError> {
         let meta = match doppel_engine::faces::read_face_meta(&png) {
             Ok(m) => m,
@@ -104,6 +109,9 @@ pub async fn frame(
         };
         let jpeg = dirs.face_frame_file(project, set_id, meta.frame.index);
         if !jpeg.is_file() {
+            // Decoding a frame is the costly part: bounded, and only for frames the video has.
+            super::convert::check_frame(&media, meta.frame.index)?;
+            let _permit = work.try_start(user.id)?;
             let image = doppel_engine::faces::edit::source_frame(&source, meta.frame.index).map_err(ApiError::internal)?;
             crate::jpeg::save_thumbnail(&jpeg, &image).map_err(ApiError::internal)?;
         }

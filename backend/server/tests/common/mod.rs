@@ -40,12 +40,7 @@ pub async fn server_with_models(max_upload: u64, models: PathBuf) -> TestServer 
     std::fs::create_dir_all(site.join("pkg")).unwrap();
     // A stand-in bundle: compressible, so the compression of static files can be checked.
     std::fs::write(site.join("pkg/doppel.js"), "export function hydrate() {}\n".repeat(200)).unwrap();
-    let config = ServeConfig {
-        addr: HOST.parse().unwrap(),
-        data_dir: dir.path().join("data"),
-        site_dir: site,
-        max_upload,
-    };
+    let config = ServeConfig { max_upload, ..ServeConfig::new(HOST.parse().unwrap(), dir.path().join("data"), site) };
     let engine = doppel::jobs::EngineConfig {
         models: doppel_engine::nets::ModelsDir::new(models),
         device: doppel_engine::device::ComputeDevice::Cpu,
