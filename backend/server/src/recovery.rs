@@ -61,6 +61,9 @@ pub struct Swept {
     pub requeued: Vec<i64>,
     /// Records left `probing` without their file, rejected (media ids).
     pub rejected: Vec<i64>,
+    /// Finished face sets whose alignments store was brought back in line with their folder
+    /// (a stop between moving faces to or from the trash and saving the store).
+    pub resynced: Vec<i64>,
 }
 
 /// Why a record left `probing` without its file is rejected.
@@ -91,6 +94,7 @@ pub async fn sweep(store: &Store) -> anyhow::Result<Swept> {
             }
         }
     }
+    swept.resynced = resync_face_sets(store).await?;
     for p in &swept.temps {
         tracing::info!("removed {} (left by a stop)", p.display());
     }
@@ -98,6 +102,39 @@ pub async fn sweep(store: &Store) -> anyhow::Result<Swept> {
         tracing::warn!("removed {}: an upload the server never recorded (it stopped in between)", p.display());
     }
     Ok(swept)
+}
+
+/// Every finished face set's alignments store, made to hold exactly the faces in its folder.
+/// Sets whose extraction is unfinished are left to its resumed run.
+async fn resync_face_sets(store: &Store) -> anyhow::Result<Vec<i64>> {
+    let projects: Vec<i64> = dirs_in(&store.dirs().root().join("projects"))
+        .iter()
+        .filter_map(|p| p.file_name()?.to_str()?.parse().ok())
+        .collect();
+    let mut done = Vec::new();
+    for project in projects {
+        for trashed in [false, true] {
+            for set in store.list_face_sets(project, trashed).await? {
+                if set.state != doppel_store::FaceSetState::Ready {
+                    continue;
+                }
+                let dir = store.dirs().face_set_dir(project, set.id);
+                if !dir.is_dir() {
+                    continue;
+                }
+                let changed = tokio::task::spawn_blocking(move || doppel_engine::faces::curate::FaceFolder::open(&dir).and_then(|f| f.resync())).await?;
+                match changed {
+                    Ok(true) => {
+                        tracing::warn!("face set {} ({}): its alignments store was brought back in line with its faces after a stop", set.id, set.name);
+                        done.push(set.id);
+                    }
+                    Ok(false) => {}
+                    Err(e) => tracing::error!("face set {} ({}): {e}", set.id, set.name),
+                }
+            }
+        }
+    }
+    Ok(done)
 }
 
 /// `tmp/*.part` and `*.tmp`, and the atomic writes' hidden temps in every project's folders

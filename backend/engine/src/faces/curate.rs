@@ -132,6 +132,21 @@ impl FaceFolder {
         Ok(out)
     }
 
+    /// Brings the alignments store in line with the folder (as every trash and restore does),
+    /// saving it only when it differs: after a crash between moving faces and saving the
+    /// store. Returns whether it changed. Not for a set whose extraction is unfinished (its
+    /// resumed run completes the frames it had started).
+    pub fn resync(&self) -> Result<bool, CurateError> {
+        let Some(path) = &self.alignments else { return Ok(false) };
+        let Some(store) = Alignments::load_if_exists(path).map_err(|e| CurateError::Store(path.clone(), e))? else { return Ok(false) };
+        let synced = self.reconcile(store.clone())?;
+        if synced == store {
+            return Ok(false);
+        }
+        synced.save(path).map_err(|e| CurateError::Store(path.clone(), e))?;
+        Ok(true)
+    }
+
     /// The store with exactly the faces the folder holds, by file name (a listing, no face
     /// is read): entries whose file is no longer in the folder are removed; files in the folder
     /// that no entry names are added back to their frame from their own metadata. Frames stay
@@ -196,6 +211,26 @@ mod tests {
 
     fn store_of(dir: &Path) -> Alignments {
         Alignments::load(&dir.join("talk_woman_a.alignments.json")).unwrap()
+    }
+
+    #[test]
+    fn resync_repairs_a_store_left_behind_by_a_stop_between_move_and_save() {
+        let dir = folder("resync");
+        let f = FaceFolder::open(&dir).unwrap();
+        assert!(!f.resync().unwrap(), "a store in step is left as it is");
+        let before = store_of(&dir).face_count();
+        let names: Vec<String> = faces_in(&dir).unwrap().keys().cloned().collect();
+        // The file moved, then the process died before the store was saved.
+        std::fs::create_dir_all(dir.join(TRASH_DIR)).unwrap();
+        std::fs::rename(dir.join(&names[0]), dir.join(TRASH_DIR).join(&names[0])).unwrap();
+        assert_eq!(store_of(&dir).face_count(), before);
+        assert!(f.resync().unwrap());
+        assert_eq!(store_of(&dir).face_count(), before - 1);
+        // And back: the face returns to the store from its own metadata.
+        std::fs::rename(dir.join(TRASH_DIR).join(&names[0]), dir.join(&names[0])).unwrap();
+        assert!(f.resync().unwrap());
+        assert_eq!(store_of(&dir).face_count(), before);
+        assert!(!f.resync().unwrap());
     }
 
     #[test]

@@ -82,11 +82,11 @@ impl FaceIndex {
             by_file.entry((*ino, stamp)).or_insert(path);
         }
         let unique: Vec<&PathBuf> = stale.iter().filter(|(_, path, stamp, ino)| *ino == 0 || by_file.get(&(*ino, stamp)) == Some(&path)).map(|(_, p, ..)| p).collect();
-        let measured: HashMap<&PathBuf, Option<FaceRecord>> =
-            unique.par_iter().map(|p| load_face(p).map(|r| (*p, r))).collect::<Result<_, _>>()?;
+        let measured = measure_all(&unique)?;
         for (name, path, stamp, ino) in &stale {
             let source = if *ino == 0 { path } else { by_file[&(*ino, stamp)] };
-            let record = measured[source].clone().map(|mut r| {
+            let Some(measure) = measured.get(source) else { continue };
+            let record = measure.clone().map(|mut r| {
                 r.path = path.clone();
                 r
             });
@@ -110,6 +110,23 @@ impl FaceIndex {
     }
 }
 
+/// Each face's record (`None`: a PNG without Doppel's metadata), on all cores. A face moved to
+/// the trash (or re-cut) by someone else between the listing and its reading is gone, not
+/// broken: it is left out, and the next refresh sees the folder as it is then.
+fn measure_all<'a>(paths: &[&'a PathBuf]) -> Result<HashMap<&'a PathBuf, Option<FaceRecord>>, SortError> {
+    Ok(paths
+        .par_iter()
+        .map(|p| match load_face(p) {
+            Ok(r) => Ok(Some((*p, r))),
+            Err(_) if !p.exists() => Ok(None),
+            Err(e) => Err(e),
+        })
+        .collect::<Result<Vec<_>, _>>()?
+        .into_iter()
+        .flatten()
+        .collect())
+}
+
 #[cfg(unix)]
 fn inode(meta: &std::fs::Metadata) -> u64 {
     use std::os::unix::fs::MetadataExt;
@@ -124,6 +141,21 @@ fn inode(_: &std::fs::Metadata) -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_face_that_vanishes_before_it_is_measured_is_left_out_not_an_error() {
+        let (a, _) = crate::train::testdata::face_sets();
+        let real: PathBuf = std::fs::read_dir(a).unwrap().flatten().map(|e| e.path()).find(|p| p.extension().is_some_and(|x| x == "png")).unwrap();
+        let gone = std::env::temp_dir().join(format!("doppel-vanished-{}_000001_0.png", std::process::id()));
+        let measured = measure_all(&[&real, &gone]).unwrap();
+        assert!(measured[&real].is_some());
+        assert!(!measured.contains_key(&gone));
+        // A face that is there but damaged is still an error.
+        let damaged = std::env::temp_dir().join(format!("doppel-damaged-{}_000001_0.png", std::process::id()));
+        std::fs::write(&damaged, b"\x89PNG\r\n\x1a\nnot really").unwrap();
+        assert!(measure_all(&[&damaged]).is_err());
+        std::fs::remove_file(&damaged).unwrap();
+    }
 
     #[test]
     fn refresh_measures_only_what_is_new_and_forgets_what_left() {
