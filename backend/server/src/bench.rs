@@ -27,6 +27,11 @@ pub enum BenchCommand {
     /// Conversion: frames/s next to a plain decode + encode of the same video in the same
     /// run.
     Convert(crate::bench_convert::BenchConvertArgs),
+    /// The web server under load: many users on one project (pages, event streams, uploads,
+    /// sorts, trash and restore), p50/p99 latency and errors, a consistency check of the face
+    /// set, its alignments store and the database; `--kills N` adds N crashes (SIGKILL) at
+    /// random moments, each followed by a restart and the same check.
+    Serve(crate::bench_serve::BenchServeArgs),
 }
 
 #[derive(Debug, Args)]
@@ -92,6 +97,7 @@ pub fn run(command: BenchCommand) -> anyhow::Result<()> {
         BenchCommand::Extract(args) => extract_bench(args),
         BenchCommand::Train(args) => crate::bench_train::run(args),
         BenchCommand::Convert(args) => crate::bench_convert::run(args),
+        BenchCommand::Serve(args) => crate::bench_serve::run(args),
     }
 }
 

@@ -14,6 +14,7 @@ pub mod security;
 pub mod server;
 pub mod bench;
 pub mod bench_convert;
+pub mod bench_serve;
 pub mod bench_train;
 pub mod detect;
 pub mod convert_cli;
