@@ -81,9 +81,9 @@ pub async fn set_member(id: i64, username: String, role: RoleDto) -> Result<Memb
 /// Takes a member off the project; they get 404 for it from then on. Owners only; the last
 /// owner stays.
 #[server(endpoint = "remove_member")]
-pub async fn remove_member(id: i64, username: String) -> Result<(), AppError> {
+pub async fn remove_member(id: i64, member: String) -> Result<(), AppError> {
     use super::ssr::*;
     let me = require_user().await?;
-    context()?.store.remove_member(me.id, id, &username).await?;
+    context()?.store.remove_member(me.id, id, &member).await?;
     Ok(())
 }

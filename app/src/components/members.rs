@@ -25,7 +25,7 @@ pub fn Members(project: i64, invite: ServerAction<SetMember>, members: Resource<
                                     <span>{m.username.clone()}" — "{m.role.label()}</span>
                                     <ActionForm action=remove attr:class="inline">
                                         <input type="hidden" name="id" value=project/>
-                                        <input type="hidden" name="username" value=m.username/>
+                                        <input type="hidden" name="member" value=m.username/>
                                         <button type="submit" class="link">"remove"</button>
                                     </ActionForm>
                                 </li>

@@ -242,13 +242,13 @@ async fn the_admin_disables_enables_and_deletes_users() {
 async fn owners_remove_members_who_then_get_404() {
     let t = team().await;
     let (s, pid) = (&t.s, t.pid.to_string());
-    let r = s.call(Some(&t.viewer), "remove_member", &[("id", &pid), ("username", "ed")]).await;
+    let r = s.call(Some(&t.viewer), "remove_member", &[("id", &pid), ("member", "ed")]).await;
     assert_eq!(r.status, StatusCode::FORBIDDEN);
-    let r = s.call(Some(&t.admin), "remove_member", &[("id", &pid), ("username", "admin")]).await;
+    let r = s.call(Some(&t.admin), "remove_member", &[("id", &pid), ("member", "admin")]).await;
     assert_eq!(r.status, StatusCode::BAD_REQUEST, "the last owner stays: {}", r.text());
     assert!(r.text().contains("at least one owner"), "{}", r.text());
     assert_eq!(s.get(Some(&t.viewer), &format!("/projects/{pid}")).await.status, StatusCode::OK);
-    let r = s.call(Some(&t.admin), "remove_member", &[("id", &pid), ("username", "vic")]).await;
+    let r = s.call(Some(&t.admin), "remove_member", &[("id", &pid), ("member", "vic")]).await;
     assert!(r.status.is_success(), "{}", r.text());
     assert_eq!(s.get(Some(&t.viewer), &format!("/projects/{pid}")).await.status, StatusCode::NOT_FOUND);
     assert_eq!(s.call(Some(&t.viewer), "get_project", &[("id", &pid)]).await.status, StatusCode::NOT_FOUND);
@@ -337,7 +337,7 @@ async fn event_streams_close_when_access_to_the_project_ends() {
     // Removal from the project ends the removed member's stream, not the others'.
     let mut viewer = open_events(s, &t.viewer, t.pid).await;
     let mut editor = open_events(s, &t.editor, t.pid).await;
-    let r = s.call(Some(&t.admin), "remove_member", &[("id", &t.pid.to_string()), ("username", "vic")]).await;
+    let r = s.call(Some(&t.admin), "remove_member", &[("id", &t.pid.to_string()), ("member", "vic")]).await;
     assert!(r.status.is_success(), "{}", r.text());
     assert!(ends_within(&mut viewer, ENDS).await, "the removed member's stream ends");
     assert!(!ends_within(&mut editor, 3).await, "the remaining member's stream stays");
