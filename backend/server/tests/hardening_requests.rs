@@ -30,7 +30,7 @@ async fn fifty_previews_of_a_frame_past_the_end_are_refused_and_the_server_keeps
     let (replies, (page, thumb, other_time)) = tokio::join!(previews, others);
     for r in &replies {
         assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.text());
-        assert!(r.text().contains("there is no frame 1000000000000"), "{}", r.text());
+        assert!(r.text().contains("the source has no frame 1000000000000"), "{}", r.text());
     }
     assert_eq!((page, thumb), (StatusCode::OK, StatusCode::OK));
     // Generous for a loaded 2-core machine; decoding the video 50 times would take far longer.

@@ -57,6 +57,14 @@ fn default_update<B: Backend>(param: FloatTensor<B>, grad: FloatTensor<B>, m1: F
     (B::float_sub(param, B::float_mul_scalar(update, lr.into())), m1, m2)
 }
 
+/// Adam's step in tensor operations on any device: (parameter, moment 1, moment 2).
+fn tensor_update<const D: usize>(param: Tensor<D>, grad: Tensor<D>, m1: Tensor<D>, m2: Tensor<D>, [lr, b1, b2, eps, factor]: [f32; 5]) -> (Tensor<D>, Tensor<D>, Tensor<D>) {
+    let m1 = m1.mul_scalar(b1).add(grad.clone().mul_scalar(1.0 - b1));
+    let m2 = m2.mul_scalar(b2).add(grad.clone().mul(grad).mul_scalar(1.0 - b2));
+    let update = m1.clone().mul_scalar(factor).div(m2.clone().sqrt().add_scalar(eps));
+    (param.sub(update.mul_scalar(lr)), m1, m2)
+}
+
 /// A tensor whose buffer is exactly its elements in order (copied when it is a view).
 fn whole(t: FloatTensor<Flex>) -> FloatTensor<Flex> {
     let n = t.layout().num_elements();
@@ -100,6 +108,12 @@ impl Optimizer for FusedAdam {
         let t = time as i32;
         let bc2 = (1.0 - self.beta_2.powi(t)).sqrt();
         let step = [lr as f32, self.beta_1, self.beta_2, self.epsilon * bc2, bc2 / (1.0 - self.beta_1.powi(t))];
+        if !super::conv::on_flex(&tensor.device()) {
+            // The extension exists for the CPU backend only: on a GPU, Burn's tensor operations
+            // (the dispatch would refuse a backend the extension does not name).
+            let (p, a, v) = tensor_update(tensor, grad, m1, m2, step);
+            return (p, Some(AdamState::new(AdaptiveMomentumState::new(time, a, v))));
+        }
         let (p, a, v) = <Dispatch as FusedAdamBackend>::adam_update(tensor.into_dispatch(), grad.into_dispatch(), m1.into_dispatch(), m2.into_dispatch(), step);
         let momentum = AdaptiveMomentumState::new(time, Tensor::from_dispatch(a), Tensor::from_dispatch(v));
         (Tensor::from_dispatch(p), Some(AdamState::new(momentum)))
@@ -147,5 +161,21 @@ mod tests {
         close(values(b.0), values(a.0), "parameters");
         close(values(sb.moment_1), values(sa.moment_1), "first moment");
         close(values(sb.moment_2), values(sa.moment_2), "second moment");
+    }
+
+    /// The update used off the CPU (tensor operations) is the fused one's arithmetic.
+    #[test]
+    fn the_tensor_update_for_other_devices_matches_the_fused_one() {
+        let device = Device::flex();
+        let t = |std: f32| Tensor::<2>::random([32, 70], Distribution::Normal(0.0, std), &device);
+        let (p, g, m1, m2) = (t(1.0), t(0.1), t(0.01), t(0.01).abs());
+        let step = [5e-3, 0.5, 0.999, 1e-7 * 0.0447, 0.0447 / 0.5];
+        let (tp, ta, tv) = tensor_update(p.clone(), g.clone(), m1.clone(), m2.clone(), step);
+        let (fp, fa, fv) = <Dispatch as FusedAdamBackend>::adam_update(p.into_dispatch(), g.into_dispatch(), m1.into_dispatch(), m2.into_dispatch(), step);
+        for (x, y, what) in [(tp, fp, "parameters"), (ta, fa, "first moment"), (tv, fv, "second moment")] {
+            let (x, y) = (x.into_data().try_to_vec::<f32>().unwrap(), Tensor::<2>::from_dispatch(y).into_data().try_to_vec::<f32>().unwrap());
+            let worst = x.iter().zip(&y).map(|(p, q)| (p - q).abs() / q.abs().max(1e-3)).fold(0.0f32, f32::max);
+            assert!(worst < 1e-5, "{what}: relative difference {worst}");
+        }
     }
 }

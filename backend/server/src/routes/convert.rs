@@ -81,7 +81,7 @@ pub fn check_frame(media: &doppel_store::Media, frame: u64) -> Result<(), ApiErr
         .map(|f| f.frame_count)
         .ok_or_else(|| ApiError::BadRequest(format!("{} has not been probed yet", media.label)))?;
     if frame >= count {
-        return Err(ApiError::BadRequest(format!("{} has frames 0 to {}: there is no frame {frame}", media.label, count.saturating_sub(1))));
+        return Err(ApiError::BadRequest(format!("the source has no frame {frame}: {} has frames 0 to {}", media.label, count.saturating_sub(1))));
     }
     Ok(())
 }
