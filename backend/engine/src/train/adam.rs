@@ -167,7 +167,7 @@ mod tests {
     #[test]
     fn the_tensor_update_for_other_devices_matches_the_fused_one() {
         let device = Device::flex();
-        let t = |std: f32| Tensor::<2>::random([32, 70], Distribution::Normal(0.0, std), &device);
+        let t = |std: f64| Tensor::<2>::random([32, 70], Distribution::Normal(0.0, std), &device);
         let (p, g, m1, m2) = (t(1.0), t(0.1), t(0.01), t(0.01).abs());
         let step = [5e-3, 0.5, 0.999, 1e-7 * 0.0447, 0.0447 / 0.5];
         let (tp, ta, tv) = tensor_update(p.clone(), g.clone(), m1.clone(), m2.clone(), step);
