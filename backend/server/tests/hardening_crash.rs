@@ -170,7 +170,9 @@ async fn a_crash_at_any_step_of_an_upload_leaves_records_and_files_in_agreement(
         let until = Instant::now() + Duration::from_secs(120);
         let media = loop {
             let media = store.list_media(pid).await.unwrap();
-            if media.iter().all(|m| m.state != MediaState::Probing) {
+            // A probe marks its media ready just before its job is done: wait for both.
+            let busy = store.list_jobs(pid, 100).await.unwrap().iter().any(|j| matches!(j.state, JobState::Queued | JobState::Running));
+            if !busy && media.iter().all(|m| m.state != MediaState::Probing) {
                 break media;
             }
             assert!(Instant::now() < until, "{point}: media still probing after the restart: {media:?}\n{}", log(root));
