@@ -369,21 +369,10 @@ impl Store {
         params: impl FnOnce(i64) -> serde_json::Value,
     ) -> Result<(crate::Media, Job), StoreError> {
         let mut tx = self.write_tx().await?;
-        let media_id: i64 = sqlx::query_scalar(
-            "INSERT INTO media (project_id, label, stored_name, size_bytes, state, uploaded_by, created_at) \
-             VALUES (?, ?, ?, ?, 'probing', ?, ?) RETURNING id",
-        )
-        .bind(project)
-        .bind(label)
-        .bind(stored_name)
-        .bind(size_bytes)
-        .bind(uploaded_by)
-        .bind(now())
-        .fetch_one(&mut *tx)
-        .await?;
-        let job = insert_job(&mut *tx, kind, project, &params(media_id), Some(uploaded_by)).await?;
+        let media = crate::media::insert_media(&mut *tx, project, label, stored_name, size_bytes, uploaded_by).await?;
+        let job = insert_job(&mut *tx, kind, project, &params(media.id), Some(uploaded_by)).await?;
         tx.commit().await?;
-        Ok((self.media(project, media_id).await?, job))
+        Ok((media, job))
     }
 
     /// The media records still `probing`, of every project (for the start-up sweep).

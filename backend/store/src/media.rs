@@ -76,6 +76,30 @@ impl TryFrom<MediaRow> for Media {
 const MEDIA_COLUMNS: &str =
     "id, project_id, label, stored_name, size_bytes, state, error, facts, uploaded_by, created_at";
 
+/// Inserts a media record in state `probing` (inside a caller's transaction when it needs one).
+pub(crate) async fn insert_media(
+    conn: &mut sqlx::SqliteConnection,
+    project: i64,
+    label: &str,
+    stored_name: &str,
+    size_bytes: i64,
+    uploaded_by: i64,
+) -> Result<Media, StoreError> {
+    sqlx::query_as::<_, MediaRow>(&format!(
+        "INSERT INTO media (project_id, label, stored_name, size_bytes, state, uploaded_by, created_at) \
+         VALUES (?, ?, ?, ?, 'probing', ?, ?) RETURNING {MEDIA_COLUMNS}"
+    ))
+    .bind(project)
+    .bind(label)
+    .bind(stored_name)
+    .bind(size_bytes)
+    .bind(uploaded_by)
+    .bind(now())
+    .fetch_one(&mut *conn)
+    .await?
+    .try_into()
+}
+
 impl Store {
     /// Records a stored upload, in state `probing`.
     pub async fn create_media(
@@ -86,19 +110,8 @@ impl Store {
         size_bytes: i64,
         uploaded_by: i64,
     ) -> Result<Media, StoreError> {
-        let row = sqlx::query_as::<_, MediaRow>(&format!(
-            "INSERT INTO media (project_id, label, stored_name, size_bytes, state, uploaded_by, created_at) \
-             VALUES (?, ?, ?, ?, 'probing', ?, ?) RETURNING {MEDIA_COLUMNS}"
-        ))
-        .bind(project)
-        .bind(label)
-        .bind(stored_name)
-        .bind(size_bytes)
-        .bind(uploaded_by)
-        .bind(now())
-        .fetch_one(self.pool())
-        .await?;
-        row.try_into()
+        let mut conn = self.pool().acquire().await?;
+        insert_media(&mut *conn, project, label, stored_name, size_bytes, uploaded_by).await
     }
 
     /// One media record of a project (no access check: callers check the project first).
