@@ -10,17 +10,6 @@ use common::*;
 use doppel::events::EventBody;
 use doppel_engine::faces::Alignments;
 
-fn set_args(pid: i64, set: i64, extra: &[(&str, &str)]) -> Vec<(String, String)> {
-    let mut out = vec![("project".to_string(), pid.to_string()), ("set".to_string(), set.to_string())];
-    out.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
-    out
-}
-
-async fn call(s: &TestServer, cookie: &str, endpoint: &str, args: &[(String, String)]) -> Reply {
-    let pairs: Vec<(&str, &str)> = args.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
-    s.call(Some(cookie), endpoint, &pairs).await
-}
-
 async fn gallery(s: &TestServer, cookie: &str, pid: i64, set: i64, extra: &[(&str, &str)]) -> Gallery {
     let r = call(s, cookie, "face_gallery", &set_args(pid, set, extra)).await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.text());

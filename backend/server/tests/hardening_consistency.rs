@@ -11,17 +11,6 @@ use common::*;
 use doppel_engine::faces::{read_face_meta, Alignments};
 use doppel_store::JobState;
 
-fn args(pid: i64, set: i64, extra: &[(&str, &str)]) -> Vec<(String, String)> {
-    let mut out = vec![("project".to_string(), pid.to_string()), ("set".to_string(), set.to_string())];
-    out.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
-    out
-}
-
-async fn call(s: &TestServer, cookie: &str, endpoint: &str, args: &[(String, String)]) -> Reply {
-    let pairs: Vec<(&str, &str)> = args.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
-    s.call(Some(cookie), endpoint, &pairs).await
-}
-
 fn store_of(dir: &std::path::Path) -> Alignments {
     let path = std::fs::read_dir(dir).unwrap().flatten().map(|e| e.path()).find(|p| p.to_string_lossy().ends_with(".alignments.json")).unwrap();
     Alignments::load(&path).unwrap()
@@ -61,16 +50,16 @@ async fn an_edit_and_a_trash_made_while_an_extraction_resumes_survive_it() {
     }
 
     // An edit while it runs: the box moved by 4 pixels.
-    let r = call(s, &t.editor, "face_for_edit", &args(t.pid, set, &[("file", &edited)])).await;
+    let r = call(s, &t.editor, "face_for_edit", &set_args(t.pid, set, &[("file", &edited)])).await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.text());
     let face: EditableFace = r.json();
     let rect = [face.rect[0] + 4.0, face.rect[1], face.rect[2], face.rect[3]];
     let rect_arg = rect.map(|v| v.to_string()).join(",");
-    let r = call(s, &t.editor, "save_face_edit", &args(t.pid, set, &[("file", &edited), ("revision", "0"), ("rect", &rect_arg)])).await;
+    let r = call(s, &t.editor, "save_face_edit", &set_args(t.pid, set, &[("file", &edited), ("revision", "0"), ("rect", &rect_arg)])).await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.text());
     assert_eq!(r.json::<u32>(), 1);
     // A trash asked for now is refused while the set is extracting...
-    let r = call(s, &t.editor, "trash_faces", &args(t.pid, set, &[("files[0]", &trashed)])).await;
+    let r = call(s, &t.editor, "trash_faces", &set_args(t.pid, set, &[("files[0]", &trashed)])).await;
     assert!(r.text().contains("still running"), "{} {}", r.status, r.text());
     // ...but one whose check passed just before the resume goes on now, and lands.
     let curation = s.state.ctx.curation.clone();

@@ -171,6 +171,19 @@ impl TestServer {
     }
 }
 
+/// `project` and `set` of a face set, then `extra`: a server function's arguments.
+pub fn set_args(pid: i64, set: i64, extra: &[(&str, &str)]) -> Vec<(String, String)> {
+    let mut out = vec![("project".to_string(), pid.to_string()), ("set".to_string(), set.to_string())];
+    out.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+    out
+}
+
+/// [`TestServer::call`] with owned arguments (as [`set_args`] makes them).
+pub async fn call(s: &TestServer, cookie: &str, endpoint: &str, args: &[(String, String)]) -> Reply {
+    let pairs: Vec<(&str, &str)> = args.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    s.call(Some(cookie), endpoint, &pairs).await
+}
+
 pub fn enc(s: &str) -> String {
     percent_encoding::utf8_percent_encode(s, percent_encoding::NON_ALPHANUMERIC).to_string()
 }
