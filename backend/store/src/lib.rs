@@ -20,7 +20,7 @@ pub use error::StoreError;
 pub use doppel_fsio::{replace_atomic, write_atomic};
 pub use face_sets::{FaceSet, FaceSetState, MAX_FACE_SET_NAME_CHARS};
 pub use files::{face_files_in, is_face_file_name, new_output_name, new_server_name, sanitize_label, timelapse_iteration, DataDir, MAX_LABEL_BYTES};
-pub use jobs::{Job, JobProgress, JobState, ProbeRepair, LOG_TAIL_LINES};
+pub use jobs::{DeviceClaim, Job, JobProgress, JobState, ProbeRepair, LOG_TAIL_LINES};
 pub use media::{Media, MediaState};
 pub use models::{Model, ModelState, NewModel, MAX_MODEL_NAME_CHARS};
 pub use projects::{Member, Project, Role};
