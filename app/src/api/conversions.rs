@@ -89,14 +89,15 @@ pub async fn start_conversion(
     #[server(default)] crf: String,
     #[server(default)] frames: String,
     #[server(default)] scale: String,
+    #[server(default)] device: String,
 ) -> Result<ConvertStarted, AppError> {
     use super::ssr::*;
     use super::{conversion_label, ConvertForm, ConvertParams, CONVERT_JOB};
     let (me, p, ctx) = project_access(project, doppel_store::Role::Editor).await?;
-    let form = ConvertForm { media, model, faces, direction, mask, erode, blur, threshold, color, sharpen, sharpen_amount, smooth, codec, crf, frames, scale };
+    let form = ConvertForm { media, model, faces, direction, mask, erode, blur, threshold, color, sharpen, sharpen_amount, smooth, codec, crf, frames, scale, device };
     let choice = form.parse().map_err(invalid)?;
     let checked = checks::conversion(&ctx, p.id, &choice).await?;
-    let params = ConvertParams { conversion_id: 0, media_id: choice.media, model_id: choice.model, label: checked.source.clone(), faces: choice.faces, settings: choice.settings };
+    let params = ConvertParams { conversion_id: 0, media_id: choice.media, model_id: choice.model, label: checked.source.clone(), faces: choice.faces, settings: choice.settings, device: Some(checked.device) };
     let json = serde_json::to_value(&params).map_err(internal)?;
     let label = conversion_label(&checked.source, &checked.model);
     let (c, job) = ctx.store.create_conversion_with_job(p.id, choice.media, choice.model, &label, me.id, CONVERT_JOB, json).await?;
@@ -124,11 +125,15 @@ pub mod checks {
     pub struct Checked {
         pub source: String,
         pub model: String,
+        /// The device it runs on, as jobs name it (the server's default when the form named none).
+        pub device: String,
     }
 
-    /// A ready video of the project, a model of the project with a save, and (when named) a
-    /// finished face set of that same video: what a conversion and its preview need.
+    /// A ready video of the project, a model of the project with a save, (when named) a
+    /// finished face set of that same video, and a device of the server: what a conversion
+    /// and its preview need.
     pub async fn conversion(ctx: &ServerContext, project: i64, c: &ConvertChoice) -> Result<Checked, AppError> {
+        let device = super::super::ssr::job_device(ctx, &c.device)?;
         let media = match ctx.store.media(project, c.media).await {
             Ok(m) => crate::api::ssr::media_dto(m),
             Err(StoreError::NotFound) => return Err(invalid(format!("video #{} is not in this project", c.media))),
@@ -158,6 +163,6 @@ pub mod checks {
                 return Err(invalid(format!("'{}' is still being extracted: wait until it is ready", set.name)));
             }
         }
-        Ok(Checked { source: media.label, model: model.name })
+        Ok(Checked { source: media.label, model: model.name, device })
     }
 }

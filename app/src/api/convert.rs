@@ -44,6 +44,8 @@ pub struct ConvertForm {
     pub crf: String,
     pub frames: String,
     pub scale: String,
+    /// The compute device (`cpu`, `cuda:N`, `wgpu:N`); empty: the server's default.
+    pub device: String,
 }
 
 /// Mask settings in the engine's shape.
@@ -91,6 +93,10 @@ pub struct ConvertParams {
     /// The face set whose alignments store gives the faces; `None`: find them while converting.
     pub faces: Option<i64>,
     pub settings: ConvertSettings,
+    /// The compute device it runs on (`cpu`, `cuda:0`, `wgpu:1`), checked against the
+    /// server's when the job is made; the server's default is written when the form names none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub device: Option<String>,
 }
 
 /// What the form names: source, model, where faces come from, and the settings.
@@ -100,6 +106,9 @@ pub struct ConvertChoice {
     pub model: i64,
     pub faces: Option<i64>,
     pub settings: ConvertSettings,
+    /// The device as the form names it, checked against the server's devices by
+    /// `checks::conversion` (this crate does not know them); empty: the default.
+    pub device: String,
 }
 
 impl ConvertForm {
@@ -127,7 +136,7 @@ impl ConvertForm {
             frames: parse_ranges(&self.frames)?,
             scale: super::whole_number(&self.scale, "the output size (percent)", 100, 1, 400)?,
         };
-        Ok(ConvertChoice { media, model, faces, settings })
+        Ok(ConvertChoice { media, model, faces, settings, device: self.device.trim().to_string() })
     }
 }
 
@@ -210,6 +219,7 @@ fn serde_urlencoded_pairs(f: &ConvertForm) -> Vec<(String, String)> {
         ("color", &f.color),
         ("sharpen", &f.sharpen),
         ("sharpen_amount", &f.sharpen_amount),
+        ("device", &f.device),
     ]
     .into_iter()
     .map(|(k, v)| (k.to_string(), v.trim().to_string()))

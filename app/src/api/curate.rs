@@ -158,7 +158,8 @@ pub async fn save_face_edit(
 
 /// The aligner's landmarks for a moved, resized or turned box on a face's frame (the editor's
 /// Re-align): `rect` is the box before its turn of `angle` radians (clockwise on screen) about
-/// its centre. Nothing is saved. Editors and owners.
+/// its centre. Nothing is saved. The networks run on the device the set was extracted on
+/// (the server's default when it has no such device any more). Editors and owners.
 #[server(endpoint = "realign_face")]
 pub async fn realign_face(project: i64, set: i64, file: String, rect: String, #[server(default)] angle: String) -> Result<Vec<[f32; 2]>, AppError> {
     use super::ssr::*;
@@ -173,9 +174,14 @@ pub async fn realign_face(project: i64, set: i64, file: String, rect: String, #[
         a => a.parse::<f32>().ok().filter(|v| v.is_finite()).ok_or_else(|| invalid("the box's turn must be a number (radians)"))?,
     };
     let source = source_of(&ctx, p.id, &set).await?;
+    let extracted_on = match set.job_id {
+        Some(id) => ctx.store.job(id).await.ok().and_then(|j| j.params.get("device").and_then(|d| d.as_str()).map(str::to_string)),
+        None => None,
+    };
+    let device = extracted_on.and_then(|d| super::pick_device(&ctx.devices, &d).ok()).map_or_else(|| job_device(&ctx, ""), Ok)?;
     let dir = ctx.store.dirs().face_set_dir(p.id, set.id);
     let curation = ctx.curation.clone();
-    tokio::task::spawn_blocking(move || curation.realign(&dir, &file, &source, rect, angle)).await.map_err(internal)?.map_err(curation_error)
+    tokio::task::spawn_blocking(move || curation.realign(&dir, &file, &source, rect, angle, &device)).await.map_err(internal)?.map_err(curation_error)
 }
 
 /// The stored video or photo a face set comes from.

@@ -150,6 +150,9 @@ pub struct JobDto {
     pub eta_secs: Option<f64>,
     pub log_tail: String,
     pub error: Option<String>,
+    /// The compute device it runs on (`cpu`, `wgpu:0`); none for jobs that use no network.
+    #[serde(default)]
+    pub device: Option<String>,
     /// The job's last word on its work, e.g. "12 faces in 12 frames (12 written now)".
     #[serde(default)]
     pub message: Option<String>,
@@ -425,4 +428,21 @@ pub struct ModelSaved {
     pub model_id: i64,
     pub iteration: u64,
     pub timelapse: bool,
+}
+
+/// A compute device of the server, as the Admin page lists it and the job forms offer it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeviceDto {
+    /// How jobs name it: `cpu`, `cuda:0`, `wgpu:1`.
+    pub id: String,
+    /// What the device calls itself, e.g. "NVIDIA GeForce RTX 4090".
+    pub name: String,
+    /// `cpu`, `cuda` or `wgpu`.
+    pub backend: String,
+    /// Bytes of device memory, where known (the CPU: the machine's RAM).
+    pub memory_bytes: Option<u64>,
+    /// A GPU backend on a software renderer (on the CPU): it works, but slowly.
+    pub software: bool,
+    /// Jobs run here unless they name another device (`doppel serve --device`).
+    pub default: bool,
 }

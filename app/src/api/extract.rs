@@ -44,6 +44,10 @@ pub struct ExtractParams {
     pub filter: Vec<i64>,
     /// ... and drop these.
     pub nfilter: Vec<i64>,
+    /// The compute device it runs on (`cpu`, `cuda:0`, `wgpu:1`), checked against the
+    /// server's when the job is made; the server's default is written when the form names none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub device: Option<String>,
 }
 
 /// The form's fields as sent: empty means "the default".
@@ -108,6 +112,7 @@ impl ExtractForm {
             threshold,
             filter,
             nfilter,
+            device: None,
         })
     }
 }

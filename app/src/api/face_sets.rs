@@ -61,6 +61,7 @@ pub async fn start_extraction(
     #[server(default)] threshold: String,
     #[server(default)] filter: String,
     #[server(default)] nfilter: String,
+    #[server(default)] device: String,
 ) -> Result<ExtractStarted, AppError> {
     use super::ssr::*;
     use super::{default_face_set_name, ExtractForm, MediaStateDto, EXTRACT_JOB};
@@ -73,7 +74,8 @@ pub async fn start_extraction(
     };
     let form = ExtractForm { every_n, frame_from, frame_to, size, min_size, re_feed, threshold, filter, nfilter };
     let frame_count = (facts.kind == "video").then_some(facts.frame_count);
-    let params = form.parse(source.id, &source.label, frame_count).map_err(invalid)?;
+    let mut params = form.parse(source.id, &source.label, frame_count).map_err(invalid)?;
+    params.device = Some(job_device(&ctx, &device)?);
     for (id, side) in params.filter.iter().map(|id| (id, "keep")).chain(params.nfilter.iter().map(|id| (id, "drop"))) {
         let photo = match ctx.store.media(p.id, *id).await {
             Ok(m) => media_dto(m),

@@ -36,7 +36,8 @@ pub async fn cancel_job(project: i64, job: i64) -> Result<(), AppError> {
     Ok(())
 }
 
-/// Puts an interrupted, failed or cancelled job back in the queue.
+/// Puts an interrupted, failed or cancelled job back in the queue, on the device it ran on
+/// (refused when the server no longer has that device).
 #[server(endpoint = "resume_job")]
 pub async fn resume_job(project: i64, job: i64) -> Result<(), AppError> {
     use super::ssr::*;
@@ -44,6 +45,14 @@ pub async fn resume_job(project: i64, job: i64) -> Result<(), AppError> {
     let j = ctx.store.job(job).await?;
     if j.project_id != p.id {
         return Err(AppError::NotFound);
+    }
+    if let Some(device) = j.params.get("device").and_then(|d| d.as_str()) {
+        if super::pick_device(&ctx.devices, device).is_err() {
+            return Err(invalid(format!(
+                "this job runs on {device}, which this server no longer has (it has {}): start it again on another device",
+                super::device_list(&ctx.devices)
+            )));
+        }
     }
     let j = ctx.store.transition_job(j.id, doppel_store::JobState::Queued, None).await?;
     ctx.jobs.changed(&j);

@@ -36,12 +36,14 @@ pub async fn start_training(
     #[server(default)] save_every: String,
     #[server(default)] warp: String,
     #[server(default)] learning_rate: String,
+    #[server(default)] device: String,
 ) -> Result<TrainStarted, AppError> {
     use super::ssr::*;
     use super::{default_model_name, TrainForm, TRAIN_JOB};
     let (me, p, ctx) = project_access(project, doppel_store::Role::Editor).await?;
     let form = TrainForm { face_set_a, face_set_b, kind, batch, iterations, save_every, warp, learning_rate };
     let mut params = form.parse("").map_err(invalid)?;
+    params.device = Some(job_device(&ctx, &device)?);
     let a = checks::usable_face_set(&ctx, p.id, params.face_set_a, "A").await?;
     let b = checks::usable_face_set(&ctx, p.id, params.face_set_b, "B").await?;
     let name = match name.trim() {
@@ -57,10 +59,11 @@ pub async fn start_training(
 }
 
 /// Trains a model further, to `iterations` in all, with the options of its last run: a new
-/// job (a stopped run is resumed with `resume_job` instead, a finished one cannot be).
-/// Editors and owners.
+/// job (a stopped run is resumed with `resume_job` instead, a finished one cannot be), on
+/// `device`, or when none is named on the last run's device (the default for runs that named
+/// none). Editors and owners.
 #[server(endpoint = "continue_training")]
-pub async fn continue_training(project: i64, model: i64, #[server(default)] iterations: String) -> Result<TrainStarted, AppError> {
+pub async fn continue_training(project: i64, model: i64, #[server(default)] iterations: String, #[server(default)] device: String) -> Result<TrainStarted, AppError> {
     use super::ssr::*;
     use super::{parse_more_iterations, TrainParams, TRAIN_JOB};
     let (me, p, ctx) = project_access(project, doppel_store::Role::Editor).await?;
@@ -73,6 +76,11 @@ pub async fn continue_training(project: i64, model: i64, #[server(default)] iter
         .and_then(|j| serde_json::from_value(j.params).ok())
         .ok_or_else(|| invalid(format!("the options of '{}' are gone (its job was deleted): start a new model", m.name)))?;
     params.iterations = Some(parse_more_iterations(&iterations, m.iteration).map_err(invalid)?);
+    let device = match (device.trim(), &params.device) {
+        ("", Some(last)) => last.clone(),
+        (named, _) => named.to_string(),
+    };
+    params.device = Some(job_device(&ctx, &device)?);
     checks::usable_face_set(&ctx, p.id, params.face_set_a, "A").await?;
     checks::usable_face_set(&ctx, p.id, params.face_set_b, "B").await?;
     params.label = m.name.clone();

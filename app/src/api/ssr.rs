@@ -77,8 +77,9 @@ pub trait FaceCuration: Send + Sync {
     /// revision. An edit of an older revision than the face's is refused (`Invalid`).
     fn save_edit(&self, dir: &std::path::Path, file: &str, source: &std::path::Path, edit: EditRequest) -> Result<u32, CurationError>;
     /// The aligner's 68 landmarks for the box `rect` turned by `angle` radians about its centre
-    /// on the frame of face `file` (the frame editor's Re-align), not saved.
-    fn realign(&self, dir: &std::path::Path, file: &str, source: &std::path::Path, rect: [f32; 4], angle: f32) -> Result<Vec<[f32; 2]>, CurationError>;
+    /// on the frame of face `file` (the frame editor's Re-align), not saved; the networks run
+    /// on `device` (a device of the server, as jobs name it).
+    fn realign(&self, dir: &std::path::Path, file: &str, source: &std::path::Path, rect: [f32; 4], angle: f32, device: &str) -> Result<Vec<[f32; 2]>, CurationError>;
     /// Tells the project's open pages.
     fn announce(&self, project: i64, change: super::FacesChanged);
 }
@@ -100,6 +101,14 @@ pub struct ServerContext {
     pub client_ip: fn(&http::Extensions) -> Option<std::net::IpAddr>,
     /// Sessions end after this long unused.
     pub session_idle: std::time::Duration,
+    /// The compute devices found at start, the CPU first, the default marked.
+    pub devices: Arc<[super::DeviceDto]>,
+}
+
+/// The device a job form names (see [`super::pick_device`]), as the job stores it; 400 with
+/// the server's devices when it has no such device.
+pub fn job_device(ctx: &ServerContext, raw: &str) -> Result<String, AppError> {
+    super::pick_device(&ctx.devices, raw).map_err(invalid)
 }
 
 pub fn context() -> Result<ServerContext, AppError> {
@@ -319,6 +328,7 @@ pub fn job_dto(j: Job, title: String) -> JobDto {
         eta_secs: j.progress.eta_secs,
         log_tail: j.log_tail,
         error: j.error,
+        device: j.params.get("device").and_then(|d| d.as_str()).map(str::to_string),
         message: j.message,
         started_by: j.created_by_name,
         created_at: j.created_at,

@@ -90,6 +90,10 @@ pub struct TrainParams {
     pub warp: WarpChoice,
     /// `None`: the engine's default for a new model, the model's own when resuming.
     pub learning_rate: Option<f64>,
+    /// The compute device it runs on (`cpu`, `cuda:0`, `wgpu:1`), checked against the
+    /// server's when the job is made; the server's default is written when the form names none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub device: Option<String>,
 }
 
 /// The form's fields as sent: empty means "the default".
@@ -137,7 +141,7 @@ impl TrainForm {
                     .ok_or_else(|| format!("the learning rate must be a number above 0 and at most {MAX_LEARNING_RATE}, such as 5e-5, not '{t}'"))?,
             ),
         };
-        Ok(TrainParams { model_id: 0, label: label.to_string(), face_set_a, face_set_b, kind: kind.to_string(), batch, iterations, save_every, warp, learning_rate })
+        Ok(TrainParams { model_id: 0, label: label.to_string(), face_set_a, face_set_b, kind: kind.to_string(), batch, iterations, save_every, warp, learning_rate, device: None })
     }
 }
 

@@ -6,6 +6,7 @@ use crate::api::{
     DEFAULT_SHARPEN_AMOUNT, DEFAULT_SMOOTH, DIRECTIONS, MASKS, SHARPENS,
 };
 use crate::components::action_error;
+use crate::components::device_select::DeviceSelect;
 use leptos::prelude::*;
 
 /// The videos ready in the project.
@@ -123,6 +124,7 @@ pub fn ConvertSetup(project: i64, videos: Vec<MediaDto>, models: Vec<ModelDto>, 
                     <input type="number" name="crf" min="0" max="51" value=DEFAULT_CRF on:change=set(|f| &mut f.crf)/>
                     <span class="hint">"Lower is better and bigger."</span>
                 </label>
+                <DeviceSelect on_change=Callback::new(move |d: String| form.update(|f| f.device = d))/>
             </div>
             <Preview project=project form=form frame=frame last_frame=Signal::derive(last_frame)/>
             <button type="submit" disabled=move || start.pending().get()>"Convert"</button>

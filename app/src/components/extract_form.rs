@@ -5,6 +5,7 @@ use crate::api::{
     DEFAULT_MIN_SIZE, DEFAULT_RE_FEED, DEFAULT_THRESHOLD, FACE_SIZE_RANGE, MAX_RE_FEED, MAX_THRESHOLD,
 };
 use crate::components::action_error;
+use crate::components::device_select::DeviceSelect;
 use leptos::prelude::*;
 use leptos_router::hooks::use_navigate;
 use std::collections::BTreeMap;
@@ -101,6 +102,7 @@ pub fn ExtractForm(project: i64, media: MediaDto, photos: Vec<MediaDto>, on_clos
                         </label>
                     </fieldset>
                 })}
+                <DeviceSelect/>
                 <input type="hidden" name="filter" prop:value=move || ids(Side::Keep)/>
                 <input type="hidden" name="nfilter" prop:value=move || ids(Side::Drop)/>
                 <button type="submit" disabled=move || start.pending().get()>"Start extraction"</button>

@@ -67,6 +67,7 @@ fn JobRow(
             {job.error.clone().map(|e| view! { <p class="error">{e}</p> })}
             <p class="hint">
                 {job.started_by.clone().map(|u| format!("started by {u}"))}
+                {job.device.clone().map(|d| view! { " · on " <code data-testid="job-device">{d}</code> })}
                 {job.finished_at.zip(job.started_at).map(|(f, s)| format!(" · took {}", format::duration((f - s) as f64)))}
             </p>
             {(!job.log_tail.is_empty()).then(|| view! {

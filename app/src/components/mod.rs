@@ -1,5 +1,6 @@
 //! Widgets shared by pages.
 pub mod conversions;
+pub mod device_select;
 pub mod convert_setup;
 pub mod editor_state;
 pub mod events;

@@ -5,6 +5,7 @@ use crate::api::{
     DEFAULT_LEARNING_RATE, DEFAULT_MODEL_KIND, DEFAULT_SAVE_EVERY, MAX_LEARNING_RATE, MODELS_HELP, MODEL_KINDS,
 };
 use crate::components::action_error;
+use crate::components::device_select::DeviceSelect;
 use crate::components::face_sets::count;
 use leptos::prelude::*;
 use leptos_router::hooks::use_navigate;
@@ -85,6 +86,7 @@ pub fn TrainForm(project: i64, face_sets: Vec<FaceSetDto>, on_started: Callback<
             <label>"Learning rate"
                 <input name="learning_rate" inputmode="decimal" placeholder=format!("{DEFAULT_LEARNING_RATE:e}") title=format!("above 0, at most {MAX_LEARNING_RATE}")/>
             </label>
+            <DeviceSelect/>
             <details class="models-help">
                 <summary>"Model sizes"</summary>
                 <pre class="hint">{MODELS_HELP}</pre>

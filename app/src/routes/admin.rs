@@ -1,9 +1,10 @@
-use crate::api::{list_users, CreateUser, DeleteUser, SetUserDisabled, MIN_PASSWORD_CHARS_HINT};
+use crate::api::{list_devices, list_users, CreateUser, DeleteUser, SetUserDisabled, MIN_PASSWORD_CHARS_HINT};
 use crate::components::action_error;
 use leptos::prelude::*;
 
 /// Admins create accounts (there is no self-registration), disable and enable them, and
-/// delete them. Disabling or deleting ends the account's sessions at once.
+/// delete them. Disabling or deleting ends the account's sessions at once. Below, the compute
+/// devices the server found at start.
 #[component]
 pub fn AdminPage() -> impl IntoView {
     let create = ServerAction::<CreateUser>::new();
@@ -53,6 +54,46 @@ pub fn AdminPage() -> impl IntoView {
                 <button type="submit">"Create user"</button>
             </ActionForm>
             {action_error(create.value())}
+        </section>
+        <Devices/>
+    }
+}
+
+/// The server's compute devices: what jobs can run on, the default marked.
+#[component]
+fn Devices() -> impl IntoView {
+    let devices = Resource::new(|| (), |_| list_devices());
+    view! {
+        <section class="card">
+            <h2>"Compute devices"</h2>
+            <Transition fallback=|| view! { <p>"Loading…"</p> }>
+                {move || Suspend::new(async move {
+                    match devices.await {
+                        Ok(list) => view! {
+                            <table class="devices" data-testid="devices">
+                                <thead><tr><th>"Device"</th><th>"Name"</th><th>"Backend"</th><th>"Memory"</th><th></th></tr></thead>
+                                <tbody>
+                                    {list.into_iter().map(|d| view! {
+                                        <tr data-device=d.id.clone()>
+                                            <td><code>{d.id.clone()}</code></td>
+                                            <td>{d.name.clone()}</td>
+                                            <td>{d.backend.clone()}</td>
+                                            <td>{d.memory_bytes.map(|b| crate::format::bytes(b as f64)).unwrap_or_else(|| "—".into())}</td>
+                                            <td>
+                                                {d.default.then_some("default")}
+                                                {(d.default && d.software).then_some(", ")}
+                                                {d.software.then_some("software renderer (runs on the CPU, slowly)")}
+                                            </td>
+                                        </tr>
+                                    }).collect_view()}
+                                </tbody>
+                            </table>
+                        }.into_any(),
+                        Err(e) => view! { <p class="error">{e.to_string()}</p> }.into_any(),
+                    }
+                })}
+            </Transition>
+            <p class="hint">"Jobs run on the default device unless their form names another (start the server with --device to change it). Each device trains one model at a time; a second training on the same device waits in the queue."</p>
         </section>
     }
 }

@@ -13,6 +13,7 @@ use std::time::Instant;
 
 use app::api::ssr::{CurationError, EditRequest, FaceCuration};
 use app::api::{FaceEditDto, EditableFace, FacesChanged, FacesMoved, Gallery, GalleryFace, GalleryOrder};
+use doppel_engine::device::ComputeDevice;
 use doppel_engine::faces::curate::{CurateError, FaceFolder};
 use doppel_engine::faces::edit::{source_frame, EditError, FaceEdit};
 use doppel_engine::geometry::{Landmarks68, Point};
@@ -49,8 +50,9 @@ const INDEXES_KEPT: usize = 8;
 pub struct EngineCuration {
     hub: EventHub,
     engine: crate::jobs::EngineConfig,
-    /// The face networks, loaded on the first Re-align.
-    analyzer: Mutex<Option<doppel_engine::analyze::FaceAnalyzer>>,
+    /// The face networks, loaded on the first Re-align, on the device they were loaded on
+    /// (loaded again when a Re-align asks for another).
+    analyzer: Mutex<Option<(ComputeDevice, doppel_engine::analyze::FaceAnalyzer)>>,
     indexes: Mutex<Vec<(PathBuf, Arc<Mutex<FaceIndex>>)>>,
     locks: SetLocks,
 }
@@ -208,16 +210,18 @@ impl FaceCuration for EngineCuration {
         Ok(saved.face.revision)
     }
 
-    fn realign(&self, dir: &Path, file: &str, source: &Path, rect: [f32; 4], angle: f32) -> Result<Vec<[f32; 2]>, CurationError> {
+    fn realign(&self, dir: &Path, file: &str, source: &Path, rect: [f32; 4], angle: f32, device: &str) -> Result<Vec<[f32; 2]>, CurationError> {
+        let on = self.engine.job_device(&serde_json::json!({ "device": device })).map_err(CurationError::Invalid)?;
         let meta = doppel_engine::faces::read_face_meta(&dir.join(file)).map_err(|e| CurationError::Invalid(format!("{file}: {e}")))?;
         let frame = source_frame(source, meta.frame.index).map_err(edit_error)?;
         let mut held = lock(&self.analyzer);
-        if held.is_none() {
-            let device = self.engine.device.to_burn().map_err(|e| CurationError::Internal(e.to_string()))?;
+        if held.as_ref().is_none_or(|(loaded_on, _)| *loaded_on != on) {
+            *held = None;
+            let device = on.to_burn().map_err(|e| CurationError::Internal(format!("cannot use the {on} device: {e}")))?;
             let loaded = doppel_engine::analyze::FaceAnalyzer::load(&self.engine.models, &device).map_err(|e| CurationError::Invalid(format!("cannot load the face networks: {e}")))?;
-            *held = Some(loaded);
+            *held = Some((on, loaded));
         }
-        let analyzer = held.as_ref().ok_or_else(|| CurationError::Internal("no face networks".into()))?;
+        let (_, analyzer) = held.as_ref().ok_or_else(|| CurationError::Internal("no face networks".into()))?;
         // The aligner sees the box upright: a square patch around it, turned back by `angle`.
         let (cx, cy) = (f64::from(rect[0] + rect[2] / 2.0), f64::from(rect[1] + rect[3] / 2.0));
         let side = (2.0 * rect[2].max(rect[3])).ceil().max(8.0) as u32;

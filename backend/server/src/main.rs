@@ -42,7 +42,7 @@ fn run() -> anyhow::Result<()> {
         .init();
     match cli.command {
         cli::Command::Serve(args) => {
-            let engine = args.engine_config();
+            let engine = args.engine_config()?;
             let config = args.into_config()?;
             tokio::runtime::Builder::new_multi_thread().enable_all().build()?.block_on(server::serve_with(config, engine))
         }
@@ -54,5 +54,6 @@ fn run() -> anyhow::Result<()> {
         cli::Command::Sort(args) => sort_cli::run(args),
         cli::Command::Alignments(command) => alignments_cli::run(command),
         cli::Command::Bench(command) => bench::run(command),
+        cli::Command::Devices(args) => cli::list_devices(args),
     }
 }

@@ -10,6 +10,7 @@
 
 use doppel_engine::analyze::FaceAnalyzer;
 use doppel_engine::convert::{ConvertOptions, Direction, PreviewFrame, SwappedFace, Swapper};
+use doppel_engine::device::ComputeDevice;
 use doppel_engine::nets::ModelsDir;
 use image::RgbImage;
 use std::path::PathBuf;
@@ -19,11 +20,12 @@ use std::sync::{Arc, Mutex};
 const MODELS_KEPT: usize = 2;
 const FRAMES_KEPT: usize = 8;
 
-/// A model folder at one save (a new save makes a new key).
+/// A model folder at one save (a new save makes a new key), loaded on one device.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ModelKey {
     pub dir: PathBuf,
     pub iteration: u64,
+    pub device: ComputeDevice,
 }
 
 type FrameKey = (PathBuf, Option<PathBuf>, u64);
@@ -36,7 +38,8 @@ pub struct PreviewCache {
 
 #[derive(Default)]
 struct Inner {
-    analyzer: Option<FaceAnalyzer>,
+    /// The face networks, on the device they were loaded on.
+    analyzer: Option<(ComputeDevice, FaceAnalyzer)>,
     models: Recent<ModelKey, Arc<Swapper>>,
     frames: Recent<FrameKey, Arc<PreviewFrame>>,
     swaps: Recent<SwapKey, Arc<Vec<SwappedFace>>>,
@@ -70,25 +73,28 @@ impl<K: PartialEq, V: Clone> Recent<K, V> {
 
 impl PreviewCache {
     /// Frame `index` of `options.input` before (`before`) or after conversion by the model at
-    /// `model` with `options`. Blocking.
-    pub fn render(&self, model: &ModelKey, options: &ConvertOptions, index: u64, before: bool, nets: &ModelsDir, device: &doppel_engine::device::Device) -> Result<RgbImage, String> {
+    /// `model` with `options`, the networks on `model.device`. Blocking.
+    pub fn render(&self, model: &ModelKey, options: &ConvertOptions, index: u64, before: bool, nets: &ModelsDir) -> Result<RgbImage, String> {
+        let on = model.device;
+        let device = || on.to_burn().map_err(|e| format!("cannot use the {on} device: {e}"));
         let mut inner = self.inner.lock().unwrap_or_else(|e| e.into_inner());
         let inner = &mut *inner;
         let frame_key: FrameKey = (options.input.clone(), options.alignments.clone(), index);
         let frame = {
             let analyzer = &mut inner.analyzer;
             inner.frames.get_or(frame_key.clone(), FRAMES_KEPT, || -> Result<_, String> {
-                if options.alignments.is_none() && analyzer.is_none() {
-                    *analyzer = Some(FaceAnalyzer::load(nets, device).map_err(|e| format!("cannot load the face networks: {e}"))?);
+                if options.alignments.is_none() && analyzer.as_ref().is_none_or(|(loaded_on, _)| *loaded_on != on) {
+                    *analyzer = None;
+                    *analyzer = Some((on, FaceAnalyzer::load(nets, &device()?).map_err(|e| format!("cannot load the face networks: {e}"))?));
                 }
-                let found = if options.alignments.is_some() { None } else { analyzer.as_ref() };
+                let found = if options.alignments.is_some() { None } else { analyzer.as_ref().map(|(_, a)| a) };
                 PreviewFrame::read(options, found, index).map(Arc::new).map_err(|e| e.to_string())
             })?
         };
         if before {
             return Ok(frame.image.clone());
         }
-        let swapper = inner.models.get_or(model.clone(), MODELS_KEPT, || Swapper::load(&model.dir, device).map(Arc::new).map_err(|e| format!("cannot load the model: {e}")))?;
+        let swapper = inner.models.get_or(model.clone(), MODELS_KEPT, || Swapper::load(&model.dir, &device()?).map(Arc::new).map_err(|e| format!("cannot load the model: {e}")))?;
         let swapped = inner.swaps.get_or((model.clone(), frame_key, options.direction), FRAMES_KEPT, || Ok::<_, String>(Arc::new(frame.swap(&swapper, options.direction))))?;
         frame.render(swapped.as_ref().clone(), options).map_err(|e| e.to_string())
     }

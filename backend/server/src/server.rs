@@ -64,6 +64,7 @@ pub async fn build_with(config: ServeConfig, engine: EngineConfig) -> anyhow::Re
             engine.models.root().display()
         );
     }
+    let devices: Arc<[app::api::DeviceDto]> = engine.device_dtos().into();
     let set_locks = crate::curation::SetLocks::default();
     let curation = Arc::new(crate::curation::EngineCuration::new(hub.clone(), engine.clone(), set_locks.clone()));
     let runner = JobRunner::new(store.clone(), hub.clone(), engine, set_locks);
@@ -85,6 +86,7 @@ pub async fn build_with(config: ServeConfig, engine: EngineConfig) -> anyhow::Re
         login_limit: Arc::default(),
         client_ip: |ext| ext.get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip()),
         session_idle: config.session_idle,
+        devices,
     };
     let state = AppState { leptos, ctx, hub, runner, config: Arc::new(config), previews: Arc::default(), sessions: sessions.clone(), crash: crate::recovery::CrashPoint::from_env() };
 

@@ -25,10 +25,7 @@ async fn server_with(adjust: impl FnOnce(&mut ServeConfig)) -> TestServer {
     std::fs::write(site.join("pkg/doppel.js"), "export function hydrate() {}\n").unwrap();
     let mut config = ServeConfig::new(HOST.parse().unwrap(), dir.path().join("data"), site);
     adjust(&mut config);
-    let engine = doppel::jobs::EngineConfig {
-        models: doppel_engine::nets::ModelsDir::new(models_dir()),
-        device: doppel_engine::device::ComputeDevice::Cpu,
-    };
+    let engine = doppel::jobs::EngineConfig::cpu_only(doppel_engine::nets::ModelsDir::new(models_dir()));
     let (router, state) = doppel::server::build_with(config, engine).await.unwrap();
     TestServer { router, state, dir }
 }

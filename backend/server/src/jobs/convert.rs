@@ -38,11 +38,13 @@ pub async fn run(ctx: &JobCtx) -> Result<(), JobError> {
     ctx.log(&format!("converting {} with '{}' (iteration {}): {faces}", params.label, model.name, model.iteration)).await;
     ctx.progress(0, 0);
 
+    let on = ctx.device()?;
+    ctx.log(&format!("on {on}")).await;
     let engine = ctx.engine.clone();
     let observer = JobObserver { handle: ctx.handle() };
     let detect = params.faces.is_none();
     let work = tokio::task::spawn_blocking(move || -> Result<(convert::ConvertReport, String), String> {
-        let device = engine.device.to_burn().map_err(|e| format!("cannot use the {} device: {e}", engine.device.name()))?;
+        let device = on.to_burn().map_err(|e| format!("cannot use the {on} device: {e}"))?;
         let t = Instant::now();
         let swapper = Swapper::load(&model_dir, &device).map_err(|e| format!("cannot load the model: {e}"))?;
         let analyzer = if detect { Some(FaceAnalyzer::load(&engine.models, &device).map_err(|e| format!("cannot load the face networks: {e}"))?) } else { None };

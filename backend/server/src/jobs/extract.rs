@@ -59,11 +59,13 @@ pub async fn run(ctx: &JobCtx) -> Result<(), JobError> {
     ctx.log(&describe(&params, &references)).await;
     ctx.progress(0, 0);
 
+    let on = ctx.device()?;
+    ctx.log(&format!("on {on}")).await;
     let engine = ctx.engine.clone();
     let observer = JobObserver { handle: ctx.handle(), hub: ctx.hub.clone(), project, set: set.id };
     let threshold = params.threshold;
     let work = tokio::task::spawn_blocking(move || -> Result<(Report, String), String> {
-        let device = engine.device.to_burn().map_err(|e| format!("cannot use the {} device: {e}", engine.device.name()))?;
+        let device = on.to_burn().map_err(|e| format!("cannot use the {on} device: {e}"))?;
         let t = Instant::now();
         let analyzer = FaceAnalyzer::load(&engine.models, &device).map_err(|e| format!("cannot load the face networks: {e}"))?;
         let loaded = format!("face networks loaded in {:.1} s", t.elapsed().as_secs_f64());
@@ -201,6 +203,7 @@ mod tests {
             threshold: 0.6,
             filter: vec![],
             nfilter: vec![],
+            device: None,
         };
         assert_eq!(describe(&p, &[]), "extracting faces from clip.mp4: one frame in 5, from frame 10, 256 px faces");
     }

@@ -6,7 +6,17 @@
 //! Workers run in lanes, so a long extraction never holds up the quick check of a new upload,
 //! and a training run (hours) holds up neither: each worker claims only its lane's kinds, one
 //! job at a time; the quick and heavy lanes have one worker each, the training lane one per
-//! compute device (so a second training job waits in the queue while one runs).
+//! compute device the server found at start ([`EngineConfig::devices`]).
+//!
+//! Extraction, training and conversion jobs name their device in their parameters
+//! (`"device": "cpu" | "cuda:N" | "wgpu:N"`): the one the user picked, else the server's
+//! default (`--device`), written when the job is made, so a job always says where it runs
+//! and a resumed one runs there again. A training worker claims only the training jobs of its
+//! own device (the store's [`doppel_store::DeviceClaim`]): two runs on two devices train at
+//! once, a second one on the same device waits in the queue instead of halving the first
+//! one's speed. The default device's worker also takes the jobs that name no device the
+//! server has, which then fail with a message that says so. The heavy lane's one worker runs
+//! each job on that job's device.
 
 pub mod convert;
 mod extract;
@@ -16,7 +26,7 @@ pub mod train;
 use crate::events::{EventBody, EventHub};
 use app::api::ssr::{job_dto, JobControl};
 use doppel_store::{Job, JobProgress, JobState, Store};
-use doppel_engine::device::ComputeDevice;
+use doppel_engine::device::{ComputeDevice, DeviceInfo};
 use doppel_engine::nets::ModelsDir;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -51,12 +61,11 @@ pub enum Lane {
 impl Lane {
     pub const ALL: [Lane; 3] = [Lane::Quick, Lane::Heavy, Lane::Train];
 
-    /// Workers of the lane: one, and for training one per compute device (the server trains
-    /// on the one device it was started with, `--device`).
-    pub fn workers(self, _engine: &EngineConfig) -> usize {
+    /// Workers of the lane: one, and for training one per compute device of the server.
+    pub fn workers(self, engine: &EngineConfig) -> usize {
         match self {
             Lane::Quick | Lane::Heavy => 1,
-            Lane::Train => 1,
+            Lane::Train => engine.devices.len().max(1),
         }
     }
 }
@@ -102,17 +111,75 @@ impl From<doppel_store::StoreError> for JobError {
     }
 }
 
-/// What the engine's jobs run with: where the network weights are, and on what device.
+/// What the engine's jobs run with: where the network weights are, the devices they can run
+/// on, and the default one.
 #[derive(Debug, Clone)]
 pub struct EngineConfig {
     pub models: ModelsDir,
+    /// The device of jobs that name none (`--device`; `auto`: the first hardware GPU).
     pub device: ComputeDevice,
+    /// Every device found on this machine at start (`doppel_engine::device::available`),
+    /// the CPU first; `device` is one of them.
+    pub devices: Vec<DeviceInfo>,
 }
 
 impl EngineConfig {
+    /// The settings of a server with `devices`, jobs on `device` unless they name another;
+    /// refused when `device` is not among `devices`.
+    pub fn new(models: ModelsDir, device: ComputeDevice, devices: Vec<DeviceInfo>) -> Result<EngineConfig, String> {
+        let config = EngineConfig { models, device, devices };
+        if config.info(device).is_none() {
+            return Err(format!("the device {device} is not on this machine; it has {}", config.device_list()));
+        }
+        Ok(config)
+    }
+
+    /// On the CPU only, without looking for GPUs (tests).
+    pub fn cpu_only(models: ModelsDir) -> EngineConfig {
+        let cpu = DeviceInfo { device: ComputeDevice::Cpu, name: "CPU".into(), memory_bytes: None, software: false };
+        EngineConfig { models, device: ComputeDevice::Cpu, devices: vec![cpu] }
+    }
+
     /// `DOPPEL_MODELS_DIR` (default `models/`), on the CPU.
     pub fn from_env() -> EngineConfig {
-        EngineConfig { models: ModelsDir::from_env(), device: ComputeDevice::Cpu }
+        EngineConfig::cpu_only(ModelsDir::from_env())
+    }
+
+    /// What the server knows of `device`, if it has it.
+    pub fn info(&self, device: ComputeDevice) -> Option<&DeviceInfo> {
+        self.devices.iter().find(|d| d.device == device)
+    }
+
+    /// The devices as the web app shows them, the default marked.
+    pub fn device_dtos(&self) -> Vec<app::api::DeviceDto> {
+        self.devices
+            .iter()
+            .map(|d| app::api::DeviceDto {
+                id: d.device.to_string(),
+                name: d.name.clone(),
+                backend: d.device.backend().to_string(),
+                memory_bytes: d.memory_bytes,
+                software: d.software,
+                default: d.device == self.device,
+            })
+            .collect()
+    }
+
+    /// "cpu, wgpu:0": the devices' names, for messages.
+    pub fn device_list(&self) -> String {
+        self.devices.iter().map(|d| d.device.to_string()).collect::<Vec<_>>().join(", ")
+    }
+
+    /// The device a job's parameters name (`params.device`), the default when they name none;
+    /// an error that says what the server has when it is not one of its devices.
+    pub fn job_device(&self, params: &serde_json::Value) -> Result<ComputeDevice, String> {
+        let Some(named) = params.get("device").filter(|d| !d.is_null()) else { return Ok(self.device) };
+        let text = named.as_str().ok_or_else(|| format!("the job's device {named} is not a device name"))?;
+        let device: ComputeDevice = text.parse().map_err(|e| format!("{e}"))?;
+        match self.info(device) {
+            Some(_) => Ok(device),
+            None => Err(format!("this job runs on {device}, which this server does not have (it has {}): start it again on another device", self.device_list())),
+        }
     }
 }
 
@@ -201,6 +268,11 @@ impl JobCtx {
         self.handle.clone()
     }
 
+    /// The device this job runs on (see [`EngineConfig::job_device`]).
+    pub fn device(&self) -> Result<ComputeDevice, JobError> {
+        self.engine.job_device(&self.job.params).map_err(JobError::Failed)
+    }
+
     /// The job's last word on its work, kept whatever its end (see `Job::message`).
     pub fn set_message(&self, message: impl Into<String>) {
         *self.message.lock().unwrap_or_else(|p| p.into_inner()) = Some(message.into());
@@ -237,24 +309,40 @@ impl JobRunner {
         Arc::new(JobRunner { store, hub, engine: Arc::new(engine), set_locks, cancels: Mutex::new(HashMap::new()), wake: Notify::new() })
     }
 
-    /// Marks jobs of a previous process as interrupted and starts one worker per lane.
+    /// Marks jobs of a previous process as interrupted and starts the lanes' workers: one
+    /// each, and for training one per device.
     pub async fn start(self: &Arc<Self>) -> Result<(), doppel_store::StoreError> {
         for job in self.store.interrupt_running_jobs().await? {
             tracing::warn!("job {} ({}) was interrupted by a restart; resume it from its project page", job.id, job.kind);
         }
         for lane in Lane::ALL {
-            for _ in 0..lane.workers(&self.engine) {
+            let devices: Vec<Option<ComputeDevice>> = match lane {
+                Lane::Train if self.engine.devices.is_empty() => vec![Some(self.engine.device)],
+                Lane::Train => self.engine.devices.iter().map(|d| Some(d.device)).collect(),
+                Lane::Quick | Lane::Heavy => vec![None],
+            };
+            debug_assert_eq!(devices.len(), lane.workers(&self.engine));
+            for device in devices {
                 let runner = Arc::clone(self);
-                tokio::spawn(async move { runner.work(lane).await });
+                tokio::spawn(async move { runner.work(lane, device).await });
             }
         }
         Ok(())
     }
 
-    async fn work(self: Arc<Self>, lane: Lane) {
+    /// A worker of `lane`; with `device`, it claims only that device's jobs.
+    async fn work(self: Arc<Self>, lane: Lane, device: Option<ComputeDevice>) {
         let kinds: Vec<&str> = JobKind::ALL.iter().filter(|k| k.lane() == lane).map(|k| k.as_str()).collect();
+        let own = device.map(|d| d.to_string());
+        let known: Vec<String> = self.engine.devices.iter().map(|d| d.device.to_string()).collect();
+        let known: Vec<&str> = known.iter().map(String::as_str).collect();
+        let claim = own.as_deref().map(|own| doppel_store::DeviceClaim {
+            device: own,
+            // The default device's worker also takes jobs naming no device the server has.
+            known: (device == Some(self.engine.device)).then_some(known.as_slice()),
+        });
         loop {
-            match self.store.claim_next_job(&kinds).await {
+            match self.store.claim_next_job_on(&kinds, claim.as_ref()).await {
                 Ok(Some(job)) => self.run(job).await,
                 Ok(None) => {
                     // Woken by any new job; a worker of another lane just looks again.
@@ -421,5 +509,28 @@ mod tests {
         assert_eq!(JobKind::Convert.as_str(), "convert", "the app starts convert jobs by this name");
         assert_eq!(JobKind::Convert.lane(), Lane::Heavy);
         assert_eq!(Lane::Train.workers(&EngineConfig::from_env()), 1, "one training run per device: a second one queues");
+        let gpus = engine_with(&["cpu", "wgpu:0", "wgpu:1"], ComputeDevice::Wgpu(0));
+        assert_eq!(Lane::Train.workers(&gpus), 3, "a training worker for each device");
+        assert_eq!((Lane::Heavy.workers(&gpus), Lane::Quick.workers(&gpus)), (1, 1), "extraction and conversion keep one worker");
+    }
+
+    fn engine_with(devices: &[&str], default: ComputeDevice) -> EngineConfig {
+        let devices = devices
+            .iter()
+            .map(|d| DeviceInfo { device: d.parse().unwrap(), name: d.to_string(), memory_bytes: None, software: false })
+            .collect();
+        EngineConfig::new(ModelsDir::from_env(), default, devices).unwrap()
+    }
+
+    #[test]
+    fn a_job_runs_on_its_own_device_else_the_default_and_never_on_one_the_server_lacks() {
+        let engine = engine_with(&["cpu", "wgpu:0"], ComputeDevice::Wgpu(0));
+        assert_eq!(engine.job_device(&serde_json::json!({ "device": "cpu" })), Ok(ComputeDevice::Cpu));
+        assert_eq!(engine.job_device(&serde_json::json!({ "label": "x" })), Ok(ComputeDevice::Wgpu(0)), "no device: the default");
+        let gone = engine.job_device(&serde_json::json!({ "device": "wgpu:3" })).unwrap_err();
+        assert!(gone.contains("wgpu:3") && gone.contains("it has cpu, wgpu:0"), "{gone}");
+        assert!(engine.job_device(&serde_json::json!({ "device": "tpu" })).unwrap_err().contains("unknown device 'tpu'"));
+        let err = EngineConfig::new(ModelsDir::from_env(), ComputeDevice::Cuda(0), engine.devices.clone()).unwrap_err();
+        assert_eq!(err, "the device cuda:0 is not on this machine; it has cpu, wgpu:0");
     }
 }

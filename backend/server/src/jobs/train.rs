@@ -54,6 +54,8 @@ pub async fn run(ctx: &JobCtx) -> Result<(), JobError> {
     let mut names = sides.clone();
     names.push((model_dir, "the model's folder".into()));
     ctx.log(&describe(&params, &model.kind)).await;
+    let on = ctx.device()?;
+    ctx.log(&format!("on {on}")).await;
     let target = params.iterations.unwrap_or(0);
     ctx.handle().progress_paced(model.iteration, target, None, None);
 
@@ -70,9 +72,8 @@ pub async fn run(ctx: &JobCtx) -> Result<(), JobError> {
         last_loss: None,
         notes,
     };
-    let engine = ctx.engine.clone();
     let work = tokio::task::spawn_blocking(move || -> Result<train::TrainReport, String> {
-        let device = engine.device.to_burn().map_err(|e| format!("cannot use the {} device: {e}", engine.device.name()))?;
+        let device = on.to_burn().map_err(|e| format!("cannot use the {on} device: {e}"))?;
         let options = options(&params, kind, &paths)?;
         let mut observer = observer;
         train::train(&options, &device, &mut observer).map_err(|e| e.to_string())
@@ -273,6 +274,7 @@ mod tests {
             save_every: 2,
             warp: WarpChoice::ToLandmarks,
             learning_rate: Some(1e-4),
+            device: Some("cpu".into()),
         }
     }
 

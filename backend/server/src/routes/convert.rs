@@ -42,21 +42,22 @@ pub async fn preview(
     let media = store.media(project, choice.media).await?;
     // A frame past the end would be looked for by decoding the whole video: refused first.
     check_frame(&media, q.frame)?;
-    app::api::checks::conversion(&state.ctx, project, &choice).await.map_err(|e| ApiError::BadRequest(e.to_string()))?;
+    let checked = app::api::checks::conversion(&state.ctx, project, &choice).await.map_err(|e| ApiError::BadRequest(e.to_string()))?;
+    let engine = state.runner.engine().clone();
+    let device = engine.job_device(&serde_json::json!({ "device": checked.device })).map_err(ApiError::BadRequest)?;
     let model = store.model(project, choice.model).await?;
     let input = store.dirs().media_file(project, &media.stored_name)?;
     let alignments = choice.faces.map(|set| alignments_of(store.dirs(), project, set, &media.stored_name));
     // Not written: the preview only reads.
     let options = engine_options(&choice.settings, input, std::path::PathBuf::from("preview"), alignments).map_err(ApiError::BadRequest)?;
-    let key = ModelKey { dir: store.dirs().model_dir(project, model.id), iteration: model.iteration };
-    let (cache, engine) = (state.previews.clone(), state.runner.engine().clone());
+    let key = ModelKey { dir: store.dirs().model_dir(project, model.id), iteration: model.iteration, device };
+    let cache = state.previews.clone();
     let before = q.side == "before";
     let frame = q.frame;
     let permit = state.ctx.work.try_start(user.id)?;
     let jpeg = tokio::task::spawn_blocking(move || -> Result<Vec<u8>, String> {
         let _permit = permit;
-        let device = engine.device.to_burn().map_err(|e| format!("cannot use the {} device: {e}", engine.device.name()))?;
-        let image = cache.render(&key, &options, frame, before, &engine.models, &device)?;
+        let image = cache.render(&key, &options, frame, before, &engine.models)?;
         let mut out = std::io::Cursor::new(Vec::new());
         image::codecs::jpeg::JpegEncoder::new_with_quality(&mut out, 90).encode_image(&image).map_err(|e| e.to_string())?;
         Ok(out.into_inner())

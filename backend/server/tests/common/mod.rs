@@ -41,10 +41,7 @@ pub async fn server_with_models(max_upload: u64, models: PathBuf) -> TestServer 
     // A stand-in bundle: compressible, so the compression of static files can be checked.
     std::fs::write(site.join("pkg/doppel.js"), "export function hydrate() {}\n".repeat(200)).unwrap();
     let config = ServeConfig { max_upload, ..ServeConfig::new(HOST.parse().unwrap(), dir.path().join("data"), site) };
-    let engine = doppel::jobs::EngineConfig {
-        models: doppel_engine::nets::ModelsDir::new(models),
-        device: doppel_engine::device::ComputeDevice::Cpu,
-    };
+    let engine = doppel::jobs::EngineConfig::cpu_only(doppel_engine::nets::ModelsDir::new(models));
     let (router, state) = doppel::server::build_with(config, engine).await.unwrap();
     TestServer { router, state, dir }
 }
