@@ -1,7 +1,8 @@
 //! Compute devices from the web app: every signed-in user can list the server's devices (the
 //! default marked); a job names its device, the server's default when the form names none,
 //! and a device the server does not have is refused before any job exists; a job whose device
-//! is gone fails saying so, and is not put back in the queue.
+//! is gone fails saying so, and is not put back in the queue; each device trains one model at
+//! a time, side by side with the others.
 
 mod common;
 
@@ -87,4 +88,89 @@ async fn signed_in_users_list_the_devices_and_jobs_run_only_on_devices_the_serve
     assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.text());
     assert!(r.text().contains("wgpu:7, which this server no longer has"), "{}", r.text());
     assert_eq!(s.state.ctx.store.job(job.id).await.unwrap().state, JobState::Failed, "not queued again");
+}
+
+/// A server with the CPU (the default) and a stand-in second device: no such adapter exists,
+/// so work sent there fails at once, saying so, which is enough to see which worker took it.
+async fn two_device_server() -> TestServer {
+    use doppel_engine::device::{ComputeDevice, DeviceInfo};
+    let dir = tempfile::tempdir().unwrap();
+    let site = dir.path().join("site");
+    std::fs::create_dir_all(site.join("pkg")).unwrap();
+    std::fs::write(site.join("pkg/doppel.js"), "export function hydrate() {}\n").unwrap();
+    let config = doppel::cli::ServeConfig::new(HOST.parse().unwrap(), dir.path().join("data"), site);
+    let device = |device, name: &str| DeviceInfo { device, name: name.into(), memory_bytes: None, software: false };
+    let devices = vec![device(ComputeDevice::Cpu, "CPU"), device(ComputeDevice::Wgpu(9), "stand-in GPU")];
+    let engine = doppel::jobs::EngineConfig::new(doppel_engine::nets::ModelsDir::new(models_dir()), ComputeDevice::Cpu, devices).unwrap();
+    let (router, state) = doppel::server::build_with(config, engine).await.unwrap();
+    TestServer { router, state, dir }
+}
+
+/// The training lane has a worker per device: while a model trains on the CPU, a second
+/// training on the CPU waits in the queue, and one on the other device is taken at once.
+#[tokio::test]
+async fn each_device_trains_one_model_at_a_time_and_devices_train_side_by_side() {
+    let s = two_device_server().await;
+    let admin = s.admin().await;
+    let pid = s.project(&admin, "Swap").await;
+    let devices: Vec<DeviceDto> = s.call(Some(&admin), "list_devices", &[]).await.json();
+    let ids: Vec<(&str, bool)> = devices.iter().map(|d| (d.id.as_str(), d.default)).collect();
+    assert_eq!(ids, [("cpu", true), ("wgpu:9", false)]);
+    let (_, a) = extracted(&s, &admin, pid, "talk_woman_a.mp4").await;
+    let (_, b) = extracted(&s, &admin, pid, "talk_woman_b.mp4").await;
+    let train = |device: &'static str, iterations: &'static str| {
+        let (s, admin) = (&s, admin.clone());
+        async move {
+            let args = [
+                ("project", pid.to_string()),
+                ("face_set_a", a.to_string()),
+                ("face_set_b", b.to_string()),
+                ("kind", "lightweight".into()),
+                ("batch", "2".into()),
+                ("iterations", iterations.into()),
+                ("save_every", "1000".into()),
+                ("device", device.into()),
+            ];
+            let r = s.call(Some(&admin), "start_training", &form(&args)).await;
+            assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+            r.json::<app::api::TrainStarted>().job_id
+        }
+    };
+    let first = train("", "1000").await;
+    let second = train("cpu", "2").await;
+    let elsewhere = train("wgpu:9", "2").await;
+
+    let until = std::time::Instant::now() + std::time::Duration::from_secs(300);
+    loop {
+        let j = s.state.ctx.store.job(first).await.unwrap();
+        if j.state == JobState::Running && j.progress.done >= 1 {
+            break;
+        }
+        assert!(!j.state.is_finished() && std::time::Instant::now() < until, "the first training did not get going: {j:?}");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    // Up to a minute for the other device's run, then everything is stopped before any check
+    // (a failed check would otherwise wait for 1000 iterations).
+    let until = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    let other = loop {
+        let j = s.state.ctx.store.job(elsewhere).await.unwrap();
+        if j.state.is_finished() || std::time::Instant::now() > until {
+            break j;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    };
+    let (first_then, second_then) = (s.state.ctx.store.job(first).await.unwrap().state, s.state.ctx.store.job(second).await.unwrap().state);
+    for job in [second, elsewhere, first] {
+        let r = s.call(Some(&admin), "cancel_job", &[("project", &pid.to_string()), ("job", &job.to_string())]).await;
+        assert!(r.status.is_success() || r.status == StatusCode::BAD_REQUEST, "{}", r.text());
+    }
+    assert_eq!(wait(&s, first, 120).await.state, JobState::Cancelled);
+
+    assert_eq!(other.state, JobState::Failed, "the other device's run did not wait for the CPU's: {other:?}");
+    assert_eq!(other.params["device"], "wgpu:9");
+    let error = other.error.clone().unwrap_or_default();
+    assert!(error.contains("cannot use the wgpu:9 device"), "its own worker ran it, on its device: {error}");
+    assert_eq!(first_then, JobState::Running, "the CPU's run went on meanwhile");
+    assert_eq!(second_then, JobState::Queued, "a second run on the CPU waits");
+    assert_eq!(s.state.ctx.store.job(second).await.unwrap().state, JobState::Cancelled);
 }
