@@ -438,3 +438,5 @@ impl Flicker {
 
 #[cfg(test)]
 mod tests;
+#[cfg(all(test, feature = "wgpu"))]
+mod gpu_tests;

@@ -4,8 +4,13 @@ use crate::train::{train, ModelKind, TrainOptions};
 
 /// A briefly trained Lightweight model with a learned mask on the test face sets.
 fn model() -> PathBuf {
+    model_named("plain")
+}
+
+/// The same model in a folder of its own, named after `tag` (tests run at the same time).
+pub(super) fn model_named(tag: &str) -> PathBuf {
     let (a, b) = crate::train::testdata::face_sets();
-    let dir = std::env::temp_dir().join(format!("doppel-convert-model-{}", std::process::id()));
+    let dir = std::env::temp_dir().join(format!("doppel-convert-model-{tag}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     let mut o = TrainOptions::new(a.clone(), b.clone(), dir.clone(), ModelKind::Lightweight);
     o.learn_mask = true;

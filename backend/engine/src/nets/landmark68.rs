@@ -220,8 +220,20 @@ impl FaceLandmark68Net {
         Ok(all.remove(0))
     }
 
-    /// [`detect_landmarks`](Self::detect_landmarks) for several faces in one network pass.
+    /// [`detect_landmarks`](Self::detect_landmarks) for several faces in one network pass (on
+    /// a GPU, in as few passes as its buffer limit allows).
     pub fn detect_landmarks_batch(&self, faces: &[FaceInput<'_>]) -> Result<Vec<Landmarks68>, LandmarksError> {
+        // The largest activation: 32 channels at the input size.
+        let size = self.input_size;
+        let per_pass = crate::device::items_per_pass(&self.fc.weight.val().device(), 32 * size * size * 4);
+        let mut all = Vec::with_capacity(faces.len());
+        for chunk in faces.chunks(per_pass.min(faces.len().max(1))) {
+            all.extend(self.landmarks_pass(chunk)?);
+        }
+        Ok(all)
+    }
+
+    fn landmarks_pass(&self, faces: &[FaceInput<'_>]) -> Result<Vec<Landmarks68>, LandmarksError> {
         if faces.is_empty() {
             return Ok(Vec::new());
         }

@@ -8,6 +8,8 @@ pub mod conv;
 pub mod conv_grad;
 pub mod data;
 pub mod dense;
+#[cfg(all(test, feature = "wgpu"))]
+mod gpu_tests;
 pub mod loader;
 pub mod loss;
 pub mod model;

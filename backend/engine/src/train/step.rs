@@ -194,13 +194,22 @@ impl Targets {
 /// model even while other threads make models.
 static INIT: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
+/// The weights are drawn on the CPU and then moved to `device`: each backend has its own
+/// generator, and a seed is to give the same model on every device.
 fn init_seeded(config: &SwapModelConfig, device: &Device, seed: u64) -> SwapModel {
+    use burn::module::Module as _;
     let _guard = INIT.lock().unwrap_or_else(|e| e.into_inner());
-    device.seed(seed);
-    let model = config.init(device);
+    let cpu = if device.is_autodiff() { Device::flex().autodiff() } else { Device::flex() };
+    cpu.seed(seed);
+    let model = config.init(&cpu);
     // Draw every parameter now, in module order, while the generator is ours.
-    let _ = burn::module::Module::into_record(model.clone());
-    model
+    let _ = model.clone().into_record();
+    if *device == cpu {
+        model
+    } else {
+        // `fork`, not `to_device`: the copy on `device` is a leaf of its own graph.
+        model.fork(device)
+    }
 }
 
 /// The optimiser of `s`, no state yet.
@@ -227,20 +236,8 @@ mod tests {
     use super::*;
     use crate::train::model::ModelKind;
 
-    /// Faces of two people from ../shared/data/identities as 64 px batches, full masks.
     fn batch(person: &str) -> Batch {
-        let dir = crate::media::testdata::root().join("identities").join(person);
-        let side = 64;
-        let (mut input, mut mask) = (Vec::new(), Vec::new());
-        for i in 1..=4 {
-            let img = image::open(dir.join(format!("{person}{i}.png"))).unwrap().to_rgb8();
-            let img = image::imageops::resize(&img, side as u32, side as u32, image::imageops::FilterType::Triangle);
-            for c in 0..3 {
-                input.extend(img.pixels().map(|p| f32::from(p[c]) / 255.0));
-            }
-            mask.extend(std::iter::repeat_n(1.0, side * side));
-        }
-        Batch { target: input.clone(), input, eyes: mask.clone(), mouth: mask.clone(), mask, size: 4, input_side: side, output_side: side }
+        crate::train::testdata::identity_batch(person, 4, 64)
     }
 
     #[test]

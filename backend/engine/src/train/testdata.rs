@@ -40,3 +40,20 @@ pub fn copy_of_face_set_a(tag: &str) -> PathBuf {
     }
     dir
 }
+
+/// `n` faces of one person of ../shared/data/identities (`amy`, `raj`, ...) as a `side` px
+/// batch that reconstructs itself, full masks.
+pub fn identity_batch(person: &str, n: usize, side: usize) -> super::step::Batch {
+    let dir = crate::media::testdata::root().join("identities").join(person);
+    let (mut input, mut mask) = (Vec::new(), Vec::new());
+    for i in 1..=n {
+        let path = dir.join(format!("{person}{i}.png"));
+        let img = image::open(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display())).to_rgb8();
+        let img = image::imageops::resize(&img, side as u32, side as u32, image::imageops::FilterType::Triangle);
+        for c in 0..3 {
+            input.extend(img.pixels().map(|p| f32::from(p[c]) / 255.0));
+        }
+        mask.extend(std::iter::repeat_n(1.0, side * side));
+    }
+    super::step::Batch { target: input.clone(), input, eyes: mask.clone(), mouth: mask.clone(), mask, size: n, input_side: side, output_side: side }
+}

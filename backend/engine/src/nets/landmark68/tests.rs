@@ -35,8 +35,12 @@ fn manifest() -> PathBuf {
 }
 
 fn net() -> FaceLandmark68Net {
+    net_on(&device())
+}
+
+fn net_on(device: &Device) -> FaceLandmark68Net {
     let weights = TfjsWeights::load(&manifest()).unwrap_or_else(|e| panic!("{e}"));
-    FaceLandmark68Net::load(weights, &device()).unwrap_or_else(|e| panic!("{e}"))
+    FaceLandmark68Net::load(weights, device).unwrap_or_else(|e| panic!("{e}"))
 }
 
 fn image(name: &str) -> RgbImage {
@@ -74,7 +78,18 @@ fn landmarks_match_face_api_for_each_image() {
 
 #[test]
 fn landmarks_match_face_api_as_a_batch() {
-    let net = net();
+    batch_matches_face_api(&device());
+}
+
+/// The same check on the GPU backend, same tolerances.
+#[cfg(feature = "wgpu")]
+#[test]
+fn landmarks_match_face_api_on_wgpu() {
+    batch_matches_face_api(&crate::device::test_gpu());
+}
+
+fn batch_matches_face_api(device: &Device) {
+    let net = net_on(device);
     let images: Vec<RgbImage> = CASES.iter().map(|(name, _)| image(name)).collect();
     let inputs: Vec<FaceInput> = images.iter().map(|image| FaceInput { image, face: None }).collect();
     let got = net.detect_landmarks_batch(&inputs).unwrap();

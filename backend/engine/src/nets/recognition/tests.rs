@@ -20,8 +20,12 @@ fn device() -> Device {
 }
 
 fn net() -> FaceRecognitionNet {
+    net_on(&device())
+}
+
+fn net_on(device: &Device) -> FaceRecognitionNet {
     let mut weights = TfjsWeights::load(&test_models().face_api_manifest(MODEL)).unwrap_or_else(|e| panic!("{e}"));
-    FaceRecognitionNet::load(&mut weights, &device()).unwrap_or_else(|e| panic!("{e}"))
+    FaceRecognitionNet::load(&mut weights, device).unwrap_or_else(|e| panic!("{e}"))
 }
 
 fn face(name: &str) -> RgbImage {
@@ -37,7 +41,18 @@ fn expected(name: &str) -> FaceDescriptor {
 
 #[test]
 fn descriptors_match_face_api() {
-    let net = net();
+    descriptors_match_on(&device());
+}
+
+/// The same check on the GPU backend, same tolerances.
+#[cfg(feature = "wgpu")]
+#[test]
+fn descriptors_match_face_api_on_wgpu() {
+    descriptors_match_on(&crate::device::test_gpu());
+}
+
+fn descriptors_match_on(device: &Device) {
+    let net = net_on(device);
     let mut measured = Vec::new();
     for (image, want) in CASES {
         let start = std::time::Instant::now();

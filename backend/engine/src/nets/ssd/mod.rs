@@ -154,8 +154,16 @@ impl SsdMobilenetV1 {
         self.detect_batch(&[image], options).pop().unwrap_or_default()
     }
 
-    /// The faces in each of `images` (any sizes), run through the network as one batch.
+    /// The faces in each of `images` (any sizes), run through the network as one batch (on a
+    /// GPU, in as few passes as its buffer limit allows).
     pub fn detect_batch(&self, images: &[&RgbImage], options: &DetectOptions) -> Vec<Vec<Detection>> {
+        let s = self.input_size;
+        // The largest activation: the first pointwise layer, 64 channels at half the input side.
+        let per_pass = crate::device::items_per_pass(&self.anchors.val().device(), 64 * (s / 2) * (s / 2) * 4);
+        images.chunks(per_pass.min(images.len().max(1))).flat_map(|chunk| self.detect_pass(chunk, options)).collect()
+    }
+
+    fn detect_pass(&self, images: &[&RgbImage], options: &DetectOptions) -> Vec<Vec<Detection>> {
         if images.is_empty() {
             return Vec::new();
         }

@@ -27,8 +27,12 @@ fn rgb(rel: &str) -> RgbImage {
 }
 
 fn timed_detect(name: &str, image: &RgbImage, options: &DetectOptions) -> Vec<Detection> {
+    timed_detect_with(detector(), name, image, options)
+}
+
+fn timed_detect_with(detector: &SsdMobilenetV1, name: &str, image: &RgbImage, options: &DetectOptions) -> Vec<Detection> {
     let start = Instant::now();
-    let found = detector().detect(image, options);
+    let found = detector.detect(image, options);
     eprintln!("ssd: {name} ({}x{}): {} faces in {:.2?}: {found:?}", image.width(), image.height(), found.len(), start.elapsed());
     found
 }
@@ -61,10 +65,23 @@ fn deviation(got: &Rect, want: &Rect) -> f32 {
 
 #[test]
 fn ssd_conformance_faces_jpg() {
+    conformance_faces_jpg(detector());
+}
+
+/// The same check on the GPU backend, same tolerances.
+#[cfg(feature = "wgpu")]
+#[test]
+fn ssd_conformance_faces_jpg_on_wgpu() {
+    let mut w = TfjsWeights::load(&test_models().face_api_manifest(MODEL)).unwrap_or_else(|e| panic!("{e}"));
+    let net = SsdMobilenetV1::load(&mut w, &crate::device::test_gpu()).unwrap_or_else(|e| panic!("{e}"));
+    conformance_faces_jpg(&net);
+}
+
+fn conformance_faces_jpg(detector: &SsdMobilenetV1) {
     // face-api.js' ssdMobilenetv1.locateFaces tests: minConfidence 0.5 finds 6 faces with these
     // scores (box tolerance 5 px, score 0.05); minConfidence 0.7 finds 4 (box tolerance 4 px).
     let image = rgb("conformance/images/faces.jpg");
-    let found = timed_detect("faces.jpg", &image, &DetectOptions { min_confidence: 0.5, ..DetectOptions::default() });
+    let found = timed_detect_with(detector, "faces.jpg", &image, &DetectOptions { min_confidence: 0.5, ..DetectOptions::default() });
     let expected_scores = [0.54, 0.81, 0.97, 0.88, 0.84, 0.61];
     let expected = by_origin_distance(EXPECTED.to_vec(), |r| *r);
     let found = by_origin_distance(found, |d| d.rect);
