@@ -131,3 +131,54 @@ wasm_cargo() {
             ;;
     esac
 }
+
+# --- Debian packages -----------------------------------------------------------------
+HAVE_DPKG=0
+command -v dpkg-query >/dev/null 2>&1 && command -v apt-get >/dev/null 2>&1 && HAVE_DPKG=1
+APT_UPDATED=0
+
+pkg_installed() {
+    dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q 'install ok installed'
+}
+
+# apt_ensure PKG...: install the packages that are missing (apt-get update once).
+apt_ensure() {
+    local missing=() p
+    if [ "$HAVE_DPKG" -eq 0 ]; then
+        warn "not a Debian/Ubuntu system: make sure these are installed: $*"
+        return 0
+    fi
+    for p in "$@"; do pkg_installed "$p" || missing+=("$p"); done
+    if [ "${#missing[@]}" -eq 0 ]; then
+        return 0
+    fi
+    say "installing Debian packages: ${missing[*]}"
+    if [ "$APT_UPDATED" -eq 0 ]; then
+        as_root env DEBIAN_FRONTEND=noninteractive apt-get update -q
+        APT_UPDATED=1
+    fi
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${missing[@]}"
+}
+
+# --- GPU backend ----------------------------------------------------------------------
+# choose_gpu_features: sets FEATURES (the doppel package's Cargo features: "wgpu", "cuda" or
+# empty) and FEATURES_WHY for this machine. DOPPEL_FEATURES, even empty, overrides.
+choose_gpu_features() {
+    if [ -n "${DOPPEL_FEATURES+set}" ]; then
+        FEATURES="$DOPPEL_FEATURES"
+        FEATURES_WHY="set by DOPPEL_FEATURES"
+    elif command -v nvidia-smi >/dev/null 2>&1 && nvidia-smi -L >/dev/null 2>&1; then
+        FEATURES=wgpu
+        FEATURES_WHY="NVIDIA GPU found by nvidia-smi; Doppel runs on it through its Vulkan driver (wgpu). Burn's CUDA backend (DOPPEL_FEATURES=cuda) is not chosen by itself: its build downloads LLVM from outside the package registries (see README)"
+    elif [ "$(uname -s)" = Darwin ]; then
+        FEATURES=wgpu
+        FEATURES_WHY="macOS: the GPU through Metal (wgpu)"
+    elif compgen -G '/dev/dri/renderD*' >/dev/null 2>&1 &&
+        compgen -G '/usr/share/vulkan/icd.d/*.json' >/dev/null 2>&1; then
+        FEATURES=wgpu
+        FEATURES_WHY="a GPU render node (/dev/dri) with a Vulkan driver: AMD or Intel through Vulkan (wgpu)"
+    else
+        FEATURES=""
+        FEATURES_WHY="no GPU found (no nvidia-smi, no /dev/dri render node with a Vulkan driver): the CPU backend"
+    fi
+}

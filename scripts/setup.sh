@@ -17,34 +17,7 @@ done
 
 T0=$(now)
 
-# --- Debian packages -----------------------------------------------------------
-HAVE_DPKG=0
-command -v dpkg-query >/dev/null 2>&1 && command -v apt-get >/dev/null 2>&1 && HAVE_DPKG=1
-APT_UPDATED=0
-
-pkg_installed() {
-    dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q 'install ok installed'
-}
-
-# apt_ensure PKG...: install the packages that are missing (apt-get update once).
-apt_ensure() {
-    local missing=() p
-    if [ "$HAVE_DPKG" -eq 0 ]; then
-        warn "not a Debian/Ubuntu system: make sure these are installed: $*"
-        return 0
-    fi
-    for p in "$@"; do pkg_installed "$p" || missing+=("$p"); done
-    if [ "${#missing[@]}" -eq 0 ]; then
-        return 0
-    fi
-    say "installing Debian packages: ${missing[*]}"
-    if [ "$APT_UPDATED" -eq 0 ]; then
-        as_root env DEBIAN_FRONTEND=noninteractive apt-get update -q
-        APT_UPDATED=1
-    fi
-    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${missing[@]}"
-}
-
+# --- Debian packages (apt_ensure is in common.sh) ------------------------------------
 say "checking Debian packages (FFmpeg, clang, binaryen)"
 apt_ensure libavcodec-dev libavformat-dev libavutil-dev libswscale-dev \
     libswresample-dev libavfilter-dev libavdevice-dev pkg-config clang \
@@ -118,6 +91,8 @@ fi
 if [ "$WITH_TEST" -eq 1 ]; then
     say "checking test prerequisites (Chromium, Node.js)"
     apt_ensure chromium chromium-driver
+    # Mesa's lavapipe: a Vulkan driver on the CPU, so the GPU (wgpu) tests run without a GPU.
+    apt_ensure libvulkan1 mesa-vulkan-drivers
     # Node may come from NodeSource (which bundles npm): check commands, not packages.
     command -v node >/dev/null 2>&1 || apt_ensure nodejs
     command -v npm >/dev/null 2>&1 || apt_ensure npm

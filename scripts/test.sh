@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# Set up and run every test: Rust unit/integration tests, the browser tests in
-# end2end/ (against a real server and the real wasm bundle), and a compile check
-# of the engine's CUDA backend.
+# Set up and run every test: Rust unit/integration tests (the GPU ones on lavapipe,
+# a Vulkan driver on the CPU), the browser tests in end2end/ (against a real server
+# and the real wasm bundle), and a compile check of the engine's CUDA backend.
 # Environment:
 #   DOPPEL_WASM_OPT=0         skip wasm-opt when building the bundle (quicker)
 #   DOPPEL_SKIP_CUDA_CHECK=1  skip `cargo check -p doppel --features cuda`
@@ -86,10 +86,12 @@ phase setup bash "$ROOT/scripts/setup.sh" --test || finish
 SITE_OK=1
 phase site bash "$ROOT/scripts/build-site.sh" --release || SITE_OK=0
 
-# The native crates; `app` only builds natively with its `ssr` feature.
+# The native crates; `app` only builds natively with its `ssr` feature. `wgpu` adds Burn's
+# GPU backend: its tests run every engine stage on lavapipe (Mesa's Vulkan driver on the CPU,
+# installed by the setup) and compare with the CPU backend.
 # One package set for both commands: the same feature resolution, so the server binary for
 # the browser tests reuses what the tests compiled instead of building a second variant.
-PKGS=(-p doppel-engine -p doppel-fsio -p doppel-store -p doppel -p app --features app/ssr)
+PKGS=(-p doppel-engine -p doppel-fsio -p doppel-store -p doppel -p app --features app/ssr,doppel/wgpu)
 phase cargo-test cargo test "${PKGS[@]}" || true
 
 BIN_OK=1

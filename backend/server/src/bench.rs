@@ -61,6 +61,8 @@ pub struct BenchTrainArgs {
     /// Also time each block of the model, forward and backward.
     #[arg(long)]
     pub layers: bool,
+    #[arg(long, default_value = "auto", value_parser = DeviceArg::parse, help = DeviceArg::HELP)]
+    pub device: DeviceArg,
 }
 
 #[derive(Debug, Args)]
@@ -76,7 +78,7 @@ pub struct BenchExtractArgs {
     pub batch: usize,
     #[arg(long, env = "DOPPEL_MODELS_DIR", default_value = "models")]
     pub models_dir: PathBuf,
-    #[arg(long, value_enum, default_value_t = DeviceArg::Cpu)]
+    #[arg(long, default_value = "auto", value_parser = DeviceArg::parse, help = DeviceArg::HELP)]
     pub device: DeviceArg,
     /// The reference runner (scripts/bench/face-api-reference.mjs).
     #[arg(long, default_value = "scripts/bench/face-api-reference.mjs")]
@@ -144,7 +146,7 @@ fn measure(args: &BenchExtractArgs, analyzer: &FaceAnalyzer, scratch: &Path) -> 
     anyhow::ensure!(!frames.is_empty(), "{}: no frames could be decoded", args.input.display());
     let n = frames.len() as f64;
     let (w, h) = frames[0].dimensions();
-    println!("doppel bench extract: {}, {w}x{h}, {} frames, batch {}, {:?}", args.input.display(), frames.len(), args.batch, args.device);
+    println!("doppel bench extract: {}, {w}x{h}, {} frames, batch {}, {}", args.input.display(), frames.len(), args.batch, crate::cli::to_device(args.device));
 
     // Analysis stages, batched as extraction batches them (warm-up batch first, untimed).
     let options = AnalyzeOptions::default();

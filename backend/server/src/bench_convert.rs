@@ -22,10 +22,12 @@ pub struct BenchConvertArgs {
     /// Encoder preset for both runs.
     #[arg(long, default_value = "medium")]
     pub preset: String,
+    #[arg(long, default_value = "auto", value_parser = crate::cli::DeviceArg::parse, help = crate::cli::DeviceArg::HELP)]
+    pub device: crate::cli::DeviceArg,
 }
 
 pub fn run(args: BenchConvertArgs) -> anyhow::Result<()> {
-    let device = doppel_engine::device::ComputeDevice::Cpu.to_burn()?;
+    let device = crate::cli::to_device(args.device).to_burn()?;
     let swapper = Swapper::load(&args.model_dir, &device)?;
     let dir = tempfile_dir()?;
     let encode = EncodeSettings { preset: args.preset.clone(), ..EncodeSettings::default() };

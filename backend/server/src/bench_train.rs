@@ -23,7 +23,8 @@ pub fn run(args: BenchTrainArgs) -> anyhow::Result<()> {
     let kind = args.model.kind();
     let config = kind.config();
     let (side, out) = (config.input_size(), config.output_size());
-    let device = doppel_engine::device::ComputeDevice::Cpu.to_burn()?;
+    let compute = crate::cli::to_device(args.device);
+    let device = compute.to_burn()?;
     let mut rng = rand::rngs::StdRng::seed_from_u64(0);
     let mut batch = |n: usize| {
         let mut b = Batch::empty(n, side, out);
@@ -40,7 +41,7 @@ pub fn run(args: BenchTrainArgs) -> anyhow::Result<()> {
     }
     let (a, b) = (batch(args.batch_size), batch(args.batch_size));
     let mut trainer = Trainer::new(&config, OptimizerSettings::default(), &device, 0);
-    println!("doppel bench train: {} ({} parameters), batch {}, {} iterations after {} warm-up, cpu (burn flex)", kind.name(), trainer.num_params(), args.batch_size, args.iterations, args.warmup);
+    println!("doppel bench train: {} ({} parameters), batch {}, {} iterations after {} warm-up, {compute}", kind.name(), trainer.num_params(), args.batch_size, args.iterations, args.warmup);
     for _ in 0..args.warmup {
         trainer.step(&a, &b);
     }

@@ -39,6 +39,41 @@ pub enum Command {
     /// Measure speed against a reference run in the same go.
     #[command(subcommand)]
     Bench(crate::bench::BenchCommand),
+    /// List the compute devices this build can use here (for `--device`), the default first
+    /// marked.
+    Devices(DevicesArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct DevicesArgs {
+    /// Print JSON instead of a table.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `doppel devices`.
+pub fn list_devices(args: DevicesArgs) -> anyhow::Result<()> {
+    let devices = doppel_engine::device::available();
+    let default = doppel_engine::device::preferred(&devices);
+    if args.json {
+        let rows: Vec<serde_json::Value> = devices
+            .iter()
+            .map(|d| serde_json::json!({ "device": d.device, "name": d.name, "memory_bytes": d.memory_bytes, "software": d.software, "default": d.device == default }))
+            .collect();
+        println!("{}", serde_json::to_string_pretty(&rows)?);
+        return Ok(());
+    }
+    for d in &devices {
+        let memory = d.memory_bytes.map(|b| format!("{:.1} GiB", b as f64 / f64::from(1u32 << 30))).unwrap_or_else(|| "memory not reported".into());
+        let mark = if d.device == default { "*" } else { " " };
+        let note = if d.software { " (software renderer on the CPU: for tests, slower than cpu)" } else { "" };
+        println!("{mark} {:<8} {} [{memory}]{note}", d.device.to_string(), d.name);
+    }
+    let missing: Vec<&str> = [("cuda", cfg!(feature = "cuda")), ("wgpu", cfg!(feature = "wgpu"))].into_iter().filter(|(_, on)| !on).map(|(f, _)| f).collect();
+    if !missing.is_empty() {
+        println!("(built without: {}; scripts/serve.sh picks the backend for this machine)", missing.join(", "));
+    }
+    Ok(())
 }
 
 /// The swap models, by the names faceswap users know.
@@ -78,11 +113,12 @@ pub fn stop_on_ctrl_c(message: &'static str) -> anyhow::Result<std::sync::Arc<st
     Ok(stop)
 }
 
-/// The engine's device for a `--device` flag.
+/// The engine's device for a `--device` flag: `auto` is the first GPU this build can use
+/// (not a software renderer), else the CPU.
 pub fn to_device(arg: DeviceArg) -> doppel_engine::device::ComputeDevice {
     match arg {
-        DeviceArg::Cpu => doppel_engine::device::ComputeDevice::Cpu,
-        DeviceArg::Cuda => doppel_engine::device::ComputeDevice::Cuda,
+        DeviceArg::Auto => doppel_engine::device::preferred(&doppel_engine::device::available()),
+        DeviceArg::Exact(device) => device,
     }
 }
 
@@ -97,18 +133,40 @@ pub struct DetectArgs {
     /// Folder with the fetched network weights (scripts/fetch-models.sh).
     #[arg(long, env = "DOPPEL_MODELS_DIR", default_value = "models")]
     pub models_dir: PathBuf,
-    /// Compute device.
-    #[arg(long, value_enum, default_value_t = DeviceArg::Cpu)]
+    #[arg(long, default_value = "auto", value_parser = DeviceArg::parse, help = DeviceArg::HELP)]
     pub device: DeviceArg,
     /// Faces scoring at or below this are dropped.
     #[arg(long, default_value_t = 0.5)]
     pub min_confidence: f32,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+/// `--device`: `auto`, `cpu`, `cuda[:N]` or `wgpu[:N]`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum DeviceArg {
-    Cpu,
-    Cuda,
+    /// The first GPU, else the CPU.
+    Auto,
+    Exact(doppel_engine::device::ComputeDevice),
+}
+
+impl DeviceArg {
+    /// Help text shared by every `--device` flag.
+    pub const HELP: &'static str = "Compute device: auto (the first GPU, else the CPU), cpu, cuda[:N] or wgpu[:N] (Vulkan, Metal or DX12); `doppel devices` lists them";
+
+    pub fn parse(s: &str) -> Result<Self, String> {
+        if s.trim().eq_ignore_ascii_case("auto") {
+            return Ok(DeviceArg::Auto);
+        }
+        s.parse().map(DeviceArg::Exact).map_err(|e: doppel_engine::device::DeviceError| e.to_string())
+    }
+}
+
+impl std::fmt::Display for DeviceArg {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            DeviceArg::Auto => f.write_str("auto"),
+            DeviceArg::Exact(d) => d.fmt(f),
+        }
+    }
 }
 
 impl DetectArgs {
@@ -147,8 +205,7 @@ pub struct ServeArgs {
     /// Folder with the fetched network weights (scripts/fetch-models.sh).
     #[arg(long, env = "DOPPEL_MODELS_DIR", default_value = "models")]
     pub models_dir: PathBuf,
-    /// Compute device for extraction jobs.
-    #[arg(long, value_enum, default_value_t = DeviceArg::Cpu)]
+    #[arg(long, default_value = "auto", value_parser = DeviceArg::parse, help = DeviceArg::HELP)]
     pub device: DeviceArg,
     /// The address users type when Doppel sits behind a reverse proxy, e.g.
     /// `https://doppel.example.com`. Its host is answered besides 127.0.0.1 and localhost;
@@ -215,8 +272,15 @@ impl ServeConfig {
 
 impl ServeArgs {
     /// Where the jobs find the network weights, and their device.
-    pub fn engine_config(&self) -> crate::jobs::EngineConfig {
-        crate::jobs::EngineConfig { models: doppel_engine::nets::ModelsDir::new(&self.models_dir), device: to_device(self.device) }
+    /// The engine's settings: the devices found on this machine (looked for once, here) and the
+    /// default one (`--device`; `auto`: the first hardware GPU, else the CPU).
+    pub fn engine_config(&self) -> anyhow::Result<crate::jobs::EngineConfig> {
+        let devices = doppel_engine::device::available();
+        let device = match self.device {
+            DeviceArg::Auto => doppel_engine::device::preferred(&devices),
+            DeviceArg::Exact(device) => device,
+        };
+        crate::jobs::EngineConfig::new(doppel_engine::nets::ModelsDir::new(&self.models_dir), device, devices).map_err(|e| anyhow::anyhow!("--device {}: {e}", self.device))
     }
 
     pub fn into_config(self) -> anyhow::Result<ServeConfig> {

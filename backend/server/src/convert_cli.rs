@@ -81,7 +81,7 @@ pub struct ConvertArgs {
     /// Output size, percent of the source's.
     #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u32).range(1..=400))]
     pub output_scale: u32,
-    #[arg(long, value_enum, default_value_t = DeviceArg::Cpu)]
+    #[arg(long, default_value = "auto", value_parser = DeviceArg::parse, help = DeviceArg::HELP)]
     pub device: DeviceArg,
     /// No progress bar.
     #[arg(long)]

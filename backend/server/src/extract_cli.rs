@@ -60,7 +60,7 @@ pub struct ExtractArgs {
     /// Folder with the fetched network weights (scripts/fetch-models.sh).
     #[arg(long, env = "DOPPEL_MODELS_DIR", default_value = "models")]
     pub models_dir: PathBuf,
-    #[arg(long, value_enum, default_value_t = DeviceArg::Cpu)]
+    #[arg(long, default_value = "auto", value_parser = DeviceArg::parse, help = DeviceArg::HELP)]
     pub device: DeviceArg,
     /// No progress bar (for logs).
     #[arg(long)]

@@ -98,7 +98,7 @@ pub struct TrainArgs {
     /// Threads preparing batches.
     #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u64).range(1..=32))]
     pub loader_threads: u64,
-    #[arg(long, value_enum, default_value_t = DeviceArg::Cpu)]
+    #[arg(long, default_value = "auto", value_parser = DeviceArg::parse, help = DeviceArg::HELP)]
     pub device: DeviceArg,
     /// No progress bar; a plain line every --log-every iterations and at each save (the
     /// default when the output is not a terminal).

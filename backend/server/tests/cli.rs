@@ -232,3 +232,41 @@ fn import_fsa_brings_a_faceswap_file_into_a_face_set() {
     let not_fsa = doppel().args(["alignments", "import-fsa", "--fsa"]).arg(&store).arg("-s").arg(shared("video/talk_woman_a.mp4")).arg("-o").arg(dir.path().join("x.json")).output().unwrap();
     assert!(!not_fsa.status.success() && String::from_utf8_lossy(&not_fsa.stderr).contains("is not a faceswap alignments file (.fsa)"), "{}", String::from_utf8_lossy(&not_fsa.stderr));
 }
+
+/// `--device` names what it cannot use, and why: a name that is no device, a backend this
+/// build lacks, a device the machine does not have.
+#[test]
+fn devices_are_listed_and_bad_ones_explained() {
+    let out = doppel().args(["devices", "--json"]).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let list: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let list = list.as_array().unwrap();
+    assert_eq!(list[0]["device"], "cpu");
+    assert_eq!(list.iter().filter(|d| d["default"] == true).count(), 1, "{list:?}");
+    if cfg!(feature = "wgpu") {
+        assert!(list.iter().any(|d| d["device"] == "wgpu:0"), "the test setup installs lavapipe: {list:?}");
+    }
+
+    let detect = |device: &str| {
+        let out = doppel()
+            .args(["detect", "--json", "--device", device, "--models-dir"])
+            .arg(models())
+            .arg(shared("conformance/images/white.png"))
+            .output()
+            .unwrap();
+        assert!(!out.status.success(), "{device} was accepted");
+        let err = String::from_utf8_lossy(&out.stderr).to_string();
+        assert!(!err.contains("panicked"), "{err}");
+        err
+    };
+    let err = detect("gpu2");
+    assert!(err.contains("unknown device 'gpu2': use cpu, cuda[:N] or wgpu[:N]"), "{err}");
+    let err = detect("cuda:0");
+    assert!(err.contains("cuda:0 is not available: this build of Doppel has no `cuda` feature"), "{err}");
+    let err = detect("wgpu:9");
+    if cfg!(feature = "wgpu") {
+        assert!(err.contains("wgpu:9 is not on this machine:") && err.contains("wgpu:0"), "{err}");
+    } else {
+        assert!(err.contains("wgpu:9 is not available: this build of Doppel has no `wgpu` feature"), "{err}");
+    }
+}
