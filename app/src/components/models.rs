@@ -5,6 +5,7 @@ use crate::api::{
     train_page_url, CancelJob, ContinueTraining, JobDto, JobStateDto, LossPoint, ModelDto, ModelStateDto, ResumeJob, RoleDto, TrainTick,
 };
 use crate::components::action_error;
+use crate::components::device_select::DeviceSelect;
 use leptos::prelude::*;
 use leptos_router::components::A;
 use std::collections::HashMap;
@@ -155,6 +156,7 @@ pub fn ModelActions(project: i64, model: ModelDto, live: LiveTraining, on_change
                     <input type="hidden" name="project" value=project/>
                     <input type="hidden" name="model" value=id/>
                     <input type="number" name="iterations" min="1" value=next_target() aria-label="train to iteration" class="short"/>
+                    <DeviceSelect/>
                     <button type="submit" data-testid="train-more">"Train more"</button>
                 </ActionForm>
             })}

@@ -36,9 +36,13 @@ fn run() -> anyhow::Result<()> {
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("DOPPEL_LOG")
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,sqlx=warn,tower_sessions=warn")),
+                // wgpu's OpenGL probe logs an error on every machine without EGL while it looks
+                // for adapters; Doppel uses Vulkan, Metal or DX12, never GL.
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,sqlx=warn,tower_sessions=warn,wgpu_hal::gles=off")),
         )
         .with_target(false)
+        // Logs go to stderr: stdout carries what commands print (`detect --json`, `devices --json`).
+        .with_writer(std::io::stderr)
         .init();
     match cli.command {
         cli::Command::Serve(args) => {

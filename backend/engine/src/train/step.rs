@@ -158,10 +158,12 @@ impl Trainer {
         let model = self.model.take().expect("the model is back after every step");
         let loss_a = face_loss(la.with(model.decode_a(ia)), &self.loss);
         let loss_b = face_loss(lb.with(model.decode_b(ib)), &self.loss);
-        let values = StepLoss { a: scalar(loss_a.clone()), b: scalar(loss_b.clone()) };
+        // The values are read after the update is queued: on a GPU, reading them first would
+        // wait for the forward pass before the backward pass could even be submitted.
+        let (value_a, value_b) = (loss_a.clone().detach(), loss_b.clone().detach());
         let grads = GradientsParams::from_grads((loss_a + loss_b).backward(), &model);
         self.model = Some(self.optimizer.step(rate, model, grads));
-        values
+        StepLoss { a: scalar(value_a), b: scalar(value_b) }
     }
 
     /// The batch's input, and what its loss compares the output with.
