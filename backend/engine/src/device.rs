@@ -159,15 +159,12 @@ pub fn available() -> Vec<DeviceInfo> {
         software: false,
     }];
     for (i, device) in cuda_devices().iter().enumerate() {
-        devices.push(DeviceInfo { device: ComputeDevice::Cuda(i), name: device_name(device, "CUDA GPU"), memory_bytes: None, software: false });
+        let (name, software) = identify(device).unwrap_or_else(|| ("CUDA GPU".to_string(), false));
+        devices.push(DeviceInfo { device: ComputeDevice::Cuda(i), name, memory_bytes: None, software });
     }
     for (i, device) in wgpu_devices().iter().enumerate() {
-        devices.push(DeviceInfo {
-            device: ComputeDevice::Wgpu(i),
-            name: device_name(device, "wgpu adapter"),
-            memory_bytes: None,
-            software: is_software(device),
-        });
+        let (name, software) = identify(device).unwrap_or_else(|| ("wgpu adapter".to_string(), false));
+        devices.push(DeviceInfo { device: ComputeDevice::Wgpu(i), name, memory_bytes: None, software });
     }
     devices
 }
@@ -197,7 +194,7 @@ fn wgpu_devices() -> Vec<Device> {
     DEVICES
         .get_or_init(|| {
             let all = Device::enumerate(burn::tensor::DeviceType::Wgpu).into_vec();
-            let (mut gpus, cpus): (Vec<Device>, Vec<Device>) = all.into_iter().partition(|d| !is_software(d));
+            let (mut gpus, cpus): (Vec<Device>, Vec<Device>) = all.into_iter().partition(|d| !identify(d).is_some_and(|(_, software)| software));
             gpus.extend(cpus);
             gpus
         })
@@ -246,25 +243,16 @@ fn pick(device: &ComputeDevice, found: Vec<Device>, index: usize) -> Result<Devi
     })
 }
 
-/// Whether a GPU backend's device is no card at all (a software renderer on the CPU).
+/// What a GPU backend's device says of itself: its name, and whether it is no card at all (a
+/// software renderer on the CPU). `None` where the backend does not say.
 #[allow(dead_code)] // used only when a GPU feature is on
-fn is_software(device: &Device) -> bool {
+fn identify(device: &Device) -> Option<(String, bool)> {
     #[cfg(any(feature = "cuda", feature = "wgpu"))]
     if let Some(identity) = device.identity() {
-        return identity.physical.is_none();
+        return Some((identity.name, identity.physical.is_none()));
     }
     let _ = device;
-    false
-}
-
-#[allow(dead_code)] // used only when a GPU feature is on
-fn device_name(device: &Device, fallback: &str) -> String {
-    #[cfg(any(feature = "cuda", feature = "wgpu"))]
-    if let Some(identity) = device.identity() {
-        return identity.name;
-    }
-    let _ = device;
-    fallback.to_string()
+    None
 }
 
 /// The CPU's model name, from /proc/cpuinfo where there is one.

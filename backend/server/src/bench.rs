@@ -121,16 +121,17 @@ struct ReferenceSeconds {
 }
 
 fn extract_bench(args: BenchExtractArgs) -> anyhow::Result<()> {
-    let device = crate::cli::to_device(args.device).to_burn()?;
+    let compute = crate::cli::to_device(args.device);
+    let device = compute.to_burn()?;
     let analyzer = FaceAnalyzer::load(&ModelsDir::new(&args.models_dir), &device)?;
     let scratch = std::env::temp_dir().join(format!("doppel-bench-{}", std::process::id()));
     std::fs::create_dir_all(&scratch)?;
-    let result = measure(&args, &analyzer, &scratch);
+    let result = measure(&args, compute, &analyzer, &scratch);
     let _ = std::fs::remove_dir_all(&scratch);
     result
 }
 
-fn measure(args: &BenchExtractArgs, analyzer: &FaceAnalyzer, scratch: &Path) -> anyhow::Result<()> {
+fn measure(args: &BenchExtractArgs, compute: doppel_engine::device::ComputeDevice, analyzer: &FaceAnalyzer, scratch: &Path) -> anyhow::Result<()> {
     // Decode: every frame, upright RGB.
     let clock = Instant::now();
     let mut reader = FrameReader::open(&args.input).with_context(|| args.input.display().to_string())?;
@@ -146,7 +147,7 @@ fn measure(args: &BenchExtractArgs, analyzer: &FaceAnalyzer, scratch: &Path) -> 
     anyhow::ensure!(!frames.is_empty(), "{}: no frames could be decoded", args.input.display());
     let n = frames.len() as f64;
     let (w, h) = frames[0].dimensions();
-    println!("doppel bench extract: {}, {w}x{h}, {} frames, batch {}, {}", args.input.display(), frames.len(), args.batch, crate::cli::to_device(args.device));
+    println!("doppel bench extract: {}, {w}x{h}, {} frames, batch {}, {}", args.input.display(), frames.len(), args.batch, compute);
 
     // Analysis stages, batched as extraction batches them (warm-up batch first, untimed).
     let options = AnalyzeOptions::default();

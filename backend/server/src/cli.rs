@@ -117,7 +117,7 @@ pub fn stop_on_ctrl_c(message: &'static str) -> anyhow::Result<std::sync::Arc<st
 /// (not a software renderer), else the CPU.
 pub fn to_device(arg: DeviceArg) -> doppel_engine::device::ComputeDevice {
     match arg {
-        DeviceArg::Auto => doppel_engine::device::preferred(&doppel_engine::device::available()),
+        DeviceArg::Auto => arg.resolve(&doppel_engine::device::available()),
         DeviceArg::Exact(device) => device,
     }
 }
@@ -151,6 +151,14 @@ pub enum DeviceArg {
 impl DeviceArg {
     /// Help text shared by every `--device` flag.
     pub const HELP: &'static str = "Compute device: auto (the first GPU, else the CPU), cpu, cuda[:N] or wgpu[:N] (Vulkan, Metal or DX12); `doppel devices` lists them";
+
+    /// The device meant, among the machine's `devices`.
+    pub fn resolve(self, devices: &[doppel_engine::device::DeviceInfo]) -> doppel_engine::device::ComputeDevice {
+        match self {
+            DeviceArg::Auto => doppel_engine::device::preferred(devices),
+            DeviceArg::Exact(device) => device,
+        }
+    }
 
     pub fn parse(s: &str) -> Result<Self, String> {
         if s.trim().eq_ignore_ascii_case("auto") {
@@ -276,10 +284,7 @@ impl ServeArgs {
     /// default one (`--device`; `auto`: the first hardware GPU, else the CPU).
     pub fn engine_config(&self) -> anyhow::Result<crate::jobs::EngineConfig> {
         let devices = doppel_engine::device::available();
-        let device = match self.device {
-            DeviceArg::Auto => doppel_engine::device::preferred(&devices),
-            DeviceArg::Exact(device) => device,
-        };
+        let device = self.device.resolve(&devices);
         crate::jobs::EngineConfig::new(doppel_engine::nets::ModelsDir::new(&self.models_dir), device, devices).map_err(|e| anyhow::anyhow!("--device {}: {e}", self.device))
     }
 

@@ -227,7 +227,7 @@ impl FaceLandmark68Net {
         let size = self.input_size;
         let per_pass = crate::device::items_per_pass(&self.fc.weight.val().device(), 32 * size * size * 4);
         let mut all = Vec::with_capacity(faces.len());
-        for chunk in faces.chunks(per_pass.min(faces.len().max(1))) {
+        for chunk in faces.chunks(per_pass) {
             all.extend(self.landmarks_pass(chunk)?);
         }
         Ok(all)

@@ -151,7 +151,7 @@ impl FaceRecognitionNet {
         // On a GPU, in as few passes as its buffer limit allows; the largest activation is
         // 32 channels at the input size.
         let per_pass = crate::device::items_per_pass(&self.fc.weight.val().device(), 32 * INPUT_SIZE * INPUT_SIZE * 4);
-        faces.chunks(per_pass.min(faces.len().max(1))).flat_map(|chunk| self.describe_pass(chunk)).collect()
+        faces.chunks(per_pass).flat_map(|chunk| self.describe_pass(chunk)).collect()
     }
 
     fn describe_pass(&self, faces: &[RgbImage]) -> Vec<FaceDescriptor> {

@@ -160,7 +160,7 @@ impl SsdMobilenetV1 {
         let s = self.input_size;
         // The largest activation: the first pointwise layer, 64 channels at half the input side.
         let per_pass = crate::device::items_per_pass(&self.anchors.val().device(), 64 * (s / 2) * (s / 2) * 4);
-        images.chunks(per_pass.min(images.len().max(1))).flat_map(|chunk| self.detect_pass(chunk, options)).collect()
+        images.chunks(per_pass).flat_map(|chunk| self.detect_pass(chunk, options)).collect()
     }
 
     fn detect_pass(&self, images: &[&RgbImage], options: &DetectOptions) -> Vec<Vec<Detection>> {
